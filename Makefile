@@ -1,0 +1,64 @@
+# RDV Santé: the only entry points a newcomer needs.
+#   make run    set everything up and serve web + worker on http://127.0.0.1:8000 (SQLite)
+#   make test   the whole suite, on SQLite and on PostgreSQL
+#   make lint   ruff + mypy
+#   make bench  load and contention benchmarks against PostgreSQL (prints figures)
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+MANAGE := $(PY) manage.py
+PG_URL ?= postgres://postgres@127.0.0.1:5432/rdv
+
+.PHONY: run test test-sqlite test-postgres lint bench messages migrate demo clean
+
+$(VENV)/.base-installed: requirements/base.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/base.lock
+	touch $@
+
+$(VENV)/.dev-installed: requirements/dev.lock $(VENV)/.base-installed
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/dev.lock
+	touch $@
+
+var/local.env:
+	$(PYTHON) scripts/local_secrets.py $@
+
+messages: $(VENV)/.base-installed var/local.env
+	command -v msgfmt >/dev/null || scripts/apt_install.sh gettext
+	$(MANAGE) compilemessages --ignore=.venv -v0
+
+migrate: $(VENV)/.base-installed var/local.env
+	$(MANAGE) migrate --noinput -v0
+
+demo: migrate
+	$(MANAGE) seed_demo
+
+run: messages demo
+	$(MANAGE) collectstatic --noinput -v0
+	$(MANAGE) serve
+
+test: test-sqlite test-postgres
+
+test-sqlite: $(VENV)/.dev-installed var/local.env messages
+	$(MANAGE) collectstatic --noinput -v0
+	DATABASE_URL=sqlite:///$(CURDIR)/var/test-main.sqlite3 $(PY) -m pytest $(PYTEST_ARGS)
+
+test-postgres: $(VENV)/.dev-installed var/local.env messages
+	scripts/ensure_postgres.sh
+	$(MANAGE) collectstatic --noinput -v0
+	DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev-installed var/local.env
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+bench: $(VENV)/.dev-installed var/local.env messages
+	scripts/ensure_postgres.sh
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache .mypy_cache .ruff_cache .hypothesis

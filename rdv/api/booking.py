@@ -1,0 +1,229 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from ninja import Query, Router, Status
+
+from rdv.accounts.models import User
+from rdv.api.auth import BearerToken, optional_user, request_user
+from rdv.api.places import place_or_error
+from rdv.api.schemas import (
+    AppointmentClinicOut,
+    AppointmentOut,
+    AppointmentPatientOut,
+    AvailabilityOut,
+    AvailabilityParams,
+    BookIn,
+    CancelIn,
+    ErrorEnvelope,
+    HoldIn,
+    HoldOut,
+    PractitionerOut,
+    RescheduleIn,
+    SlotClinicOut,
+    SlotOut,
+    local,
+)
+from rdv.core import clock
+from rdv.core.errors import ValidationError
+from rdv.patients.queries import patient_for_user
+from rdv.scheduling import services
+from rdv.scheduling.models import Appointment, AppointmentType
+from rdv.scheduling.queries import (
+    AvailabilityQuery,
+    FoundSlot,
+    appointments_for_user,
+    search_availability,
+)
+
+router = Router(tags=["booking"])
+ERRORS = {401: ErrorEnvelope, 404: ErrorEnvelope, 409: ErrorEnvelope, 422: ErrorEnvelope}
+
+
+def _availability_query(params: AvailabilityParams, user: User | None) -> AvailabilityQuery:
+    place = place_or_error(params.near)
+    today = clock.local_today()
+    first = params.date_from or today
+    last = params.date_to or first + timedelta(days=13)
+    if last < first:
+        raise ValidationError(
+            _("The end date must not be before the start date."), field="to", code="date_range"
+        )
+    if last < today:
+        raise ValidationError(_("The dates are in the past."), field="to", code="date_range")
+    if (last - first).days >= settings.SEARCH_MAX_DAYS:
+        raise ValidationError(
+            _("Search at most %(days)d days at a time.") % {"days": settings.SEARCH_MAX_DAYS},
+            field="to",
+            code="date_range",
+        )
+    if params.type is not None and params.type not in AppointmentType.values:
+        raise ValidationError(_("Unknown appointment type."), field="type", code="unknown_type")
+    start_from, start_before = clock.local_day_bounds(first, last)
+    reserved: frozenset[int] = frozenset()
+    practitioner_ids = None
+    if user is not None:
+        patient = patient_for_user(user, params.patient_id)
+        if patient.family_doctor_id is not None:
+            reserved = frozenset({patient.family_doctor_id})
+        if params.family_doctor:
+            if patient.family_doctor_id is None:
+                raise ValidationError(
+                    _("No family doctor is registered for this patient."),
+                    field="family_doctor",
+                    code="no_family_doctor",
+                )
+            practitioner_ids = frozenset({patient.family_doctor_id})
+    elif params.family_doctor or params.patient_id is not None:
+        raise ValidationError(
+            _("Sign in to search your family doctor's availability."),
+            field="family_doctor",
+            code="sign_in_required",
+        )
+    return AvailabilityQuery(
+        place=place,
+        radius_km=params.radius_km,
+        start_from=max(start_from, clock.now()),
+        start_before=start_before,
+        appointment_type=params.type,
+        language=params.language,
+        practitioner_ids=practitioner_ids,
+        reserved_for_practitioner_ids=reserved,
+        limit=params.limit,
+        offset=params.offset,
+    )
+
+
+def _slot_out(found: FoundSlot) -> SlotOut:
+    return SlotOut(
+        id=found.slot_id,
+        start=local(found.start),
+        end=local(found.end),
+        type=found.appointment_type,
+        clinic=SlotClinicOut(
+            id=found.clinic.pk,
+            name=found.clinic.name,
+            municipality=found.clinic.municipality_name,
+            address=found.clinic.address,
+            distance_km=found.distance_km,
+        ),
+        practitioner=PractitionerOut(
+            id=found.practitioner.pk,
+            display_name=found.practitioner.display_name,
+            profession=found.practitioner.profession,
+            languages=list(found.languages),
+        ),
+    )
+
+
+@router.get(
+    "/availability", response={200: AvailabilityOut, 401: ErrorEnvelope, 422: ErrorEnvelope}
+)
+def availability(request: HttpRequest, params: Query[AvailabilityParams]) -> AvailabilityOut:
+    """Free slots near a place: earliest first, then nearest. Anonymous visitors see public
+    slots; a signed-in patient also sees slots reserved for their family doctor's patients."""
+    query = _availability_query(params, optional_user(request))
+    page = search_availability(query)
+    return AvailabilityOut(
+        place=query.place.label,
+        results=[_slot_out(f) for f in page.results],
+        has_more=page.has_more,
+        next_offset=params.offset + params.limit if page.has_more else None,
+    )
+
+
+@router.post("/slots/{slot_id}/hold", auth=BearerToken(), response={200: HoldOut, **ERRORS})
+def hold(request: HttpRequest, slot_id: int, payload: HoldIn | None = None) -> HoldOut:
+    """Hold a slot for a few minutes while the patient confirms."""
+    patient_id = payload.patient_id if payload else None
+    held = services.hold_slot(user=request_user(request), slot_id=slot_id, patient_id=patient_id)
+    return HoldOut(slot_id=held.slot_id, expires_at=local(held.expires_at))
+
+
+def _appointment_out(appointment: Appointment) -> AppointmentOut:
+    slot = appointment.slot
+    clinic = slot.clinic
+    practitioner = slot.practitioner
+    return AppointmentOut(
+        id=appointment.pk,
+        status=appointment.status,
+        start=local(slot.start),
+        end=local(slot.end),
+        type=slot.appointment_type,
+        slot_id=slot.pk,
+        reason=appointment.reason,
+        clinic=AppointmentClinicOut(
+            id=clinic.pk,
+            name=clinic.name,
+            municipality=clinic.municipality_name,
+            address=clinic.address,
+            phone=clinic.phone,
+        ),
+        practitioner=PractitionerOut(
+            id=practitioner.pk,
+            display_name=practitioner.display_name,
+            profession=practitioner.profession,
+            languages=sorted(practitioner.languages.values_list("code", flat=True)),
+        ),
+        patient=AppointmentPatientOut(
+            id=appointment.patient.pk, first_name=appointment.patient.first_name
+        ),
+        changeable_until=local(slot.start - timedelta(hours=clinic.cancellation_cutoff_hours)),
+    )
+
+
+def _reloaded(user: User, appointment_id: int) -> AppointmentOut:
+    return _appointment_out(appointments_for_user(user).get(pk=appointment_id))
+
+
+@router.post("/appointments", auth=BearerToken(), response={201: AppointmentOut, **ERRORS})
+def book(request: HttpRequest, payload: BookIn) -> Status[AppointmentOut]:
+    """Book a slot (201), or 409 if someone else got it first."""
+    user = request_user(request)
+    appointment = services.book_appointment(
+        user=user, slot_id=payload.slot_id, patient_id=payload.patient_id, reason=payload.reason
+    )
+    return Status(201, _reloaded(user, appointment.pk))
+
+
+@router.get(
+    "/appointments", auth=BearerToken(), response={200: list[AppointmentOut], 401: ErrorEnvelope}
+)
+def my_appointments(request: HttpRequest, patient_id: int | None = None) -> list[AppointmentOut]:
+    """Appointments of the signed-in user and the people they manage."""
+    user = request_user(request)
+    appointments = appointments_for_user(user).prefetch_related("slot__practitioner__languages")
+    if patient_id is not None:
+        appointments = appointments.filter(patient=patient_for_user(user, patient_id))
+    return [_appointment_out(a) for a in appointments]
+
+
+@router.post(
+    "/appointments/{appointment_id}/cancel",
+    auth=BearerToken(),
+    response={200: AppointmentOut, **ERRORS},
+)
+def cancel(
+    request: HttpRequest, appointment_id: int, payload: CancelIn | None = None
+) -> AppointmentOut:
+    user = request_user(request)
+    reason = payload.reason if payload else ""
+    services.cancel_appointment(user=user, appointment_id=appointment_id, reason=reason)
+    return _reloaded(user, appointment_id)
+
+
+@router.post(
+    "/appointments/{appointment_id}/reschedule",
+    auth=BearerToken(),
+    response={200: AppointmentOut, **ERRORS},
+)
+def reschedule(request: HttpRequest, appointment_id: int, payload: RescheduleIn) -> AppointmentOut:
+    """Move the appointment to another slot: all or nothing."""
+    user = request_user(request)
+    services.reschedule_appointment(
+        user=user, appointment_id=appointment_id, new_slot_id=payload.slot_id
+    )
+    return _reloaded(user, appointment_id)

@@ -1,0 +1,98 @@
+"""The one place where errors become HTTP answers.
+
+Every answer has the same shape, `{"error": {"code", "message", "fields"}}`, and the
+message is in the request's language (French by default, English per Accept-Language).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+
+from rdv.core.errors import DomainError
+
+
+def error_body(code: str, message: str, fields: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+# Pydantic error types → a message in the request's language. `limit` comes from the
+# error's context (the bound that was crossed).
+_MESSAGES: dict[str, tuple[Promise, str | None]] = {
+    "missing": (gettext_lazy("This field is required."), None),
+    "int_parsing": (gettext_lazy("Enter a whole number."), None),
+    "int_type": (gettext_lazy("Enter a whole number."), None),
+    "int_from_float": (gettext_lazy("Enter a whole number."), None),
+    "float_parsing": (gettext_lazy("Enter a number."), None),
+    "float_type": (gettext_lazy("Enter a number."), None),
+    "finite_number": (gettext_lazy("Enter a number."), None),
+    "bool_parsing": (gettext_lazy("Enter true or false."), None),
+    "bool_type": (gettext_lazy("Enter true or false."), None),
+    "greater_than_equal": (gettext_lazy("Enter a value of at least %(limit)s."), "ge"),
+    "greater_than": (gettext_lazy("Enter a value greater than %(limit)s."), "gt"),
+    "less_than_equal": (gettext_lazy("Enter a value of at most %(limit)s."), "le"),
+    "less_than": (gettext_lazy("Enter a value less than %(limit)s."), "lt"),
+    "string_too_long": (gettext_lazy("Too long: at most %(limit)s characters."), "max_length"),
+    "string_too_short": (gettext_lazy("Too short: at least %(limit)s characters."), "min_length"),
+    "string_pattern_mismatch": (gettext_lazy("This value has the wrong format."), None),
+    "string_type": (gettext_lazy("Enter text."), None),
+    "json_invalid": (gettext_lazy("The request body must be a JSON object."), None),
+    "model_attributes_type": (gettext_lazy("The request body must be a JSON object."), None),
+    "dict_type": (gettext_lazy("The request body must be a JSON object."), None),
+}
+
+
+def _field_message(error: dict[str, Any]) -> str:
+    kind = error.get("type", "")
+    if kind.startswith("date"):
+        return _("Enter a valid date (YYYY-MM-DD).")
+    message, limit_key = _MESSAGES.get(kind, (gettext_lazy("This value is not valid."), None))
+    if limit_key is None:
+        return str(message)
+    limit = (error.get("ctx") or {}).get(limit_key)
+    if isinstance(limit, float):
+        limit = f"{limit:g}"
+    return str(message) % {"limit": limit}
+
+
+def _field_name(error: dict[str, Any]) -> str:
+    # loc is like ("query", "limit") or ("body", "payload", "slot_id").
+    parts = [str(p) for p in error.get("loc", ()) if p not in ("query", "body", "path", "payload")]
+    return ".".join(parts) or "body"
+
+
+def install(api: NinjaAPI) -> None:
+    @api.exception_handler(DomainError)
+    def domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+        fields = {exc.field: str(exc.message)} if exc.field else None
+        return api.create_response(
+            request, error_body(exc.code, str(exc.message), fields), status=exc.status
+        )
+
+    @api.exception_handler(NinjaValidationError)
+    def validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
+        fields: dict[str, str] = {}
+        for error in exc.errors:
+            fields.setdefault(_field_name(error), _field_message(error))
+        body = error_body("invalid", _("Some of the information provided is not valid."), fields)
+        return api.create_response(request, body, status=422)
+
+    @api.exception_handler(AuthenticationError)
+    def auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+        body = error_body("not_authenticated", _("Sign-in required, or your session has expired."))
+        response = api.create_response(request, body, status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="api"'
+        return response
+
+    @api.exception_handler(HttpError)
+    def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+        return api.create_response(
+            request, error_body("http_error", str(exc)), status=exc.status_code
+        )

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from ninja import Query, Router
+
+from rdv.api.schemas import ClinicOut, ClinicsQuery, ErrorEnvelope, MunicipalityOut
+from rdv.clinics.queries import clinics_near
+from rdv.core.errors import ValidationError
+from rdv.core.geo import Place, resolve_place, search_municipalities
+
+router = Router(tags=["places"])
+
+
+def place_or_error(text: str) -> Place:
+    place = resolve_place(text)
+    if place is None:
+        raise ValidationError(
+            _("Unknown place. Enter a Quebec municipality, a postal code or “latitude,longitude”."),
+            field="near",
+            code="unknown_place",
+        )
+    return place
+
+
+@router.get("/municipalities", response=list[MunicipalityOut])
+def municipalities(request: HttpRequest, q: str = "", limit: int = 10) -> list[MunicipalityOut]:
+    """Autocomplete Quebec municipalities (accent- and case-insensitive)."""
+    limit = max(1, min(limit, 50))
+    return [
+        MunicipalityOut(
+            id=m.geonameid,
+            name=m.name,
+            latitude=m.latitude,
+            longitude=m.longitude,
+            population=m.population,
+        )
+        for m in search_municipalities(q[:100], limit=limit)
+    ]
+
+
+@router.get("/clinics", response={200: list[ClinicOut], 422: ErrorEnvelope})
+def clinics(request: HttpRequest, params: Query[ClinicsQuery]) -> list[ClinicOut]:
+    """Clinics within `radius_km` of a place, nearest first."""
+    place = place_or_error(params.near)
+    nearby = clinics_near(
+        latitude=place.latitude,
+        longitude=place.longitude,
+        radius_km=params.radius_km,
+        limit=params.limit,
+    )
+    return [
+        ClinicOut(
+            id=n.clinic.pk,
+            name=n.clinic.name,
+            kind=n.clinic.kind,
+            municipality=n.clinic.municipality_name,
+            address=n.clinic.address,
+            phone=n.clinic.phone,
+            latitude=n.clinic.latitude,
+            longitude=n.clinic.longitude,
+            distance_km=round(n.distance_km, 1),
+        )
+        for n in nearby
+    ]

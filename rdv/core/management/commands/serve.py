@@ -1,0 +1,81 @@
+"""Serve the whole system: the web app (gunicorn) and the task worker, together.
+
+Ctrl-C (or SIGTERM) stops both; if either dies, the other is stopped too, so the system is
+never half up without anyone noticing.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from types import FrameType
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from rdv.scheduling.tasks import schedule_horizon_extension
+
+
+class Command(BaseCommand):
+    help = "Run the web server and the task worker until interrupted."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--bind", default="127.0.0.1:8000")
+        parser.add_argument("--workers", type=int, default=2)
+        parser.add_argument("--threads", type=int, default=4)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        schedule_horizon_extension()
+        python = sys.executable
+        web_cmd = [
+            python,
+            "-m",
+            "gunicorn",
+            "rdv.wsgi:application",
+            "--bind",
+            options["bind"],
+            "--workers",
+            str(options["workers"]),
+            "--threads",
+            str(options["threads"]),
+            "--worker-class",
+            "gthread",
+            "--access-logfile",
+            "-",
+            "--graceful-timeout",
+            "10",
+        ]
+        worker_cmd = [python, "manage.py", "db_worker", "--interval", "1", "--no-startup-delay"]
+        children = [subprocess.Popen(web_cmd), subprocess.Popen(worker_cmd)]  # noqa: S603
+        stopping = False
+
+        def stop(signum: int, frame: FrameType | None) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        self.stdout.write(
+            f"RDV Santé is up on http://{options['bind']}/ (web + worker). Ctrl-C stops both."
+        )
+        while not stopping and all(c.poll() is None for c in children):
+            time.sleep(0.5)
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        deadline = time.monotonic() + 15
+        for child in children:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+        clean_exits = (0, -signal.SIGTERM, -signal.SIGINT)
+        names = ("web", "worker")
+        failed = [
+            n for n, c in zip(names, children, strict=True) if c.returncode not in clean_exits
+        ]
+        if failed and not stopping:
+            raise SystemExit(f"stopped because a process exited unexpectedly: {failed}")
+        self.stdout.write("Stopped.")

@@ -1,0 +1,24 @@
+"""The one door to a user's patients: every lookup by id goes through here."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+
+from rdv.accounts.models import User
+from rdv.core.errors import NotFound
+from rdv.patients.models import Patient
+
+
+def patient_for_user(user: User, patient_id: int | None = None) -> Patient:
+    """The patient `user` manages with this id, or the user themself when id is None.
+
+    Someone else's patient answers NotFound, exactly like an id that does not exist.
+    """
+    patients = Patient.objects.filter(account=user)
+    if patient_id is None:
+        found = patients.filter(relationship=Patient.Relationship.SELF).first()
+    else:
+        found = patients.filter(pk=patient_id).first()
+    if found is None:
+        raise NotFound(_("Patient not found."), code="patient_not_found")
+    return found

@@ -1,0 +1,387 @@
+"""Every write to slots and appointments. Each function is one transaction.
+
+State changes are compare-and-set updates whose row count says who won (DESIGN.md
+invariant 2); the database's unique indexes and exclusion constraint back them up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from rdv.accounts.models import User
+from rdv.clinics.models import Practitioner
+from rdv.core import clock
+from rdv.core.errors import Conflict, NotFound, SlotUnavailable, ValidationError
+from rdv.patients.models import Patient
+from rdv.patients.queries import patient_for_user
+from rdv.scheduling.models import (
+    Appointment,
+    AppointmentStatus,
+    AppointmentType,
+    AvailabilityRule,
+    Closure,
+    Slot,
+    SlotStatus,
+    Visibility,
+)
+from rdv.scheduling.queries import appointment_for_user
+from rdv.scheduling.rules import RuleSpec, SlotSpec, expand_rules
+
+# --- Slot generation ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    created: int
+    deleted: int
+
+
+def _rule_specs(practitioner: Practitioner) -> list[RuleSpec]:
+    return [
+        RuleSpec(
+            rule_id=r.pk,
+            weekday=r.weekday,
+            start_time=r.start_time,
+            end_time=r.end_time,
+            slot_minutes=r.slot_minutes,
+            appointment_type=r.appointment_type,
+            visibility=r.visibility,
+            valid_from=r.valid_from,
+            valid_until=r.valid_until,
+        )
+        for r in AvailabilityRule.objects.filter(practitioner=practitioner).order_by("pk")
+    ]
+
+
+def _closures(
+    practitioner: Practitioner, start: datetime, end: datetime
+) -> list[tuple[datetime, datetime]]:
+    rows = Closure.objects.filter(
+        Q(practitioner=practitioner)
+        | Q(practitioner__isnull=True, clinic_id=practitioner.clinic_id),
+        starts_at__lt=end,
+        ends_at__gt=start,
+    ).values_list("starts_at", "ends_at")
+    return list(rows)
+
+
+def _slot_key(
+    start: datetime, end: datetime, kind: str, visibility: str
+) -> tuple[datetime, datetime, str, str]:
+    return (start, end, kind, visibility)
+
+
+def generate_slots(*, practitioner_id: int, first_day: date, last_day: date) -> GenerationResult:
+    """Make the practitioner's future free slots match their rules for these local days.
+
+    Idempotent: a second run changes nothing. Booked slots and slots someone is holding are
+    never touched, and a new slot that would overlap one of them is not created. Runs for
+    one practitioner are serialised by a row lock on the practitioner.
+    """
+    now = clock.now()
+    window_start, window_end = clock.local_day_bounds(first_day, last_day)
+    with transaction.atomic():
+        practitioner = Practitioner.objects.select_for_update().get(pk=practitioner_id)
+        wanted: list[SlotSpec] = []
+        if practitioner.is_active:
+            wanted = expand_rules(
+                _rule_specs(practitioner),
+                _closures(practitioner, window_start, window_end),
+                first_day,
+                last_day,
+            )
+        wanted = [s for s in wanted if s.start > now]
+        wanted_keys = {_slot_key(s.start, s.end, s.appointment_type, s.visibility) for s in wanted}
+
+        existing = list(
+            Slot.objects.filter(
+                practitioner=practitioner, start__gte=window_start, start__lt=window_end
+            )
+        )
+        held = Q(hold_owner__isnull=False, hold_expires_at__gt=now)
+        stale_ids = [
+            s.pk
+            for s in existing
+            if s.status == SlotStatus.FREE
+            and s.start > now
+            and _slot_key(s.start, s.end, s.appointment_type, s.visibility) not in wanted_keys
+        ]
+        # Re-checked in SQL: a slot booked or held since we read it stays.
+        deleted = (
+            Slot.objects.filter(pk__in=stale_ids, status=SlotStatus.FREE).exclude(held).delete()[0]
+            if stale_ids
+            else 0
+        )
+        kept = list(
+            Slot.objects.filter(
+                practitioner=practitioner, start__gte=window_start, start__lt=window_end
+            ).values_list("start", "end", "appointment_type", "visibility")
+        )
+        kept_keys = {_slot_key(*k) for k in kept}
+        kept_periods = sorted((k[0], k[1]) for k in kept)
+        new_slots = [
+            Slot(
+                clinic_id=practitioner.clinic_id,
+                practitioner=practitioner,
+                rule_id=s.rule_id,
+                start=s.start,
+                end=s.end,
+                appointment_type=s.appointment_type,
+                visibility=s.visibility,
+            )
+            for s in wanted
+            if _slot_key(s.start, s.end, s.appointment_type, s.visibility) not in kept_keys
+            and not _overlaps_any(s.start, s.end, kept_periods)
+        ]
+        Slot.objects.bulk_create(new_slots, batch_size=1000)
+    return GenerationResult(created=len(new_slots), deleted=deleted)
+
+
+def _overlaps_any(start: datetime, end: datetime, periods: list[tuple[datetime, datetime]]) -> bool:
+    return any(p_start < end and start < p_end for p_start, p_end in periods)
+
+
+def generate_horizon(*, days: int | None = None) -> GenerationResult:
+    """Extend every active practitioner's slots over the rolling horizon (idempotent)."""
+    horizon = days if days is not None else settings.SLOT_HORIZON_DAYS
+    first = clock.local_today()
+    last = first + timedelta(days=horizon - 1)
+    created = deleted = 0
+    for practitioner_id in Practitioner.objects.order_by("pk").values_list("pk", flat=True):
+        result = generate_slots(practitioner_id=practitioner_id, first_day=first, last_day=last)
+        created += result.created
+        deleted += result.deleted
+    return GenerationResult(created=created, deleted=deleted)
+
+
+# --- Holds and bookings -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hold:
+    slot_id: int
+    expires_at: datetime
+
+
+def _visible_slot_for(patient: Patient, slot_id: int) -> Slot:
+    """The slot, if this patient may see it; otherwise NotFound, as if it did not exist."""
+    slot = Slot.objects.select_related("clinic", "practitioner").filter(pk=slot_id).first()
+    if slot is None or not _may_see(patient, slot):
+        raise NotFound(_("Slot not found."), code="slot_not_found")
+    return slot
+
+
+def _may_see(patient: Patient, slot: Slot) -> bool:
+    return slot.visibility == Visibility.PUBLIC or patient.family_doctor_id == slot.practitioner_id
+
+
+def _visible_to(patient: Patient) -> Q:
+    return Q(visibility=Visibility.PUBLIC) | Q(practitioner_id=patient.family_doctor_id)
+
+
+def _takeable_by(user: User, now: datetime) -> Q:
+    """Free, in the future, and not held by someone else right now."""
+    return Q(status=SlotStatus.FREE, start__gt=now) & (
+        Q(hold_owner__isnull=True) | Q(hold_expires_at__lte=now) | Q(hold_owner=user)
+    )
+
+
+def _check_patient_fits(patient: Patient, slot: Slot) -> None:
+    if slot.appointment_type != AppointmentType.CHILD_0_5:
+        return
+    visit_day = slot.start.astimezone(clock.LOCAL_TZ).date()
+    sixth_birthday = _add_years(patient.date_of_birth, 6)
+    if visit_day >= sixth_birthday:
+        raise ValidationError(
+            _("This appointment type is for children aged 0 to 5."), code="patient_not_eligible"
+        )
+
+
+def _add_years(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+def _explain_unavailable(slot_id: int, user: User, now: datetime) -> SlotUnavailable:
+    """Say why a compare-and-set lost (diagnosis only: the decision is already made)."""
+    slot = Slot.objects.filter(pk=slot_id).first()
+    if slot is not None and slot.start <= now:
+        return SlotUnavailable(_("This time has already passed."), code="slot_in_past")
+    if (
+        slot is not None
+        and slot.status == SlotStatus.FREE
+        and slot.hold_owner_id not in (None, user.pk)
+        and slot.hold_expires_at is not None
+        and slot.hold_expires_at > now
+    ):
+        return SlotUnavailable(
+            _("Someone else is confirming this slot right now. Please choose another one."),
+            code="slot_held",
+        )
+    return SlotUnavailable()
+
+
+def hold_slot(*, user: User, slot_id: int, patient_id: int | None = None) -> Hold:
+    """Reserve a free slot for `user` for a few minutes while they confirm.
+
+    An account holds at most one slot: taking a new hold releases the previous one (and a
+    partial unique index makes a second concurrent hold fail rather than succeed).
+    """
+    patient = patient_for_user(user, patient_id)
+    slot = _visible_slot_for(patient, slot_id)
+    _check_patient_fits(patient, slot)
+    now = clock.now()
+    expires_at = now + timedelta(minutes=settings.HOLD_MINUTES)
+    try:
+        with transaction.atomic():
+            Slot.objects.filter(hold_owner=user).exclude(pk=slot.pk).update(
+                hold_owner=None, hold_expires_at=None
+            )
+            won = (
+                Slot.objects.filter(pk=slot.pk)
+                .filter(_takeable_by(user, now), _visible_to(patient))
+                .update(hold_owner=user, hold_expires_at=expires_at)
+            )
+            if won != 1:
+                raise _explain_unavailable(slot.pk, user, now)
+    except IntegrityError as exc:
+        raise SlotUnavailable() from exc
+    return Hold(slot_id=slot.pk, expires_at=expires_at)
+
+
+def book_appointment(
+    *, user: User, slot_id: int, patient_id: int | None = None, reason: str = ""
+) -> Appointment:
+    """Book the slot for one of the user's patients, or fail with nothing written.
+
+    Of any number of concurrent callers for one slot, exactly one wins the
+    compare-and-set; the others get SlotUnavailable (HTTP 409).
+    """
+    patient = patient_for_user(user, patient_id)
+    slot = _visible_slot_for(patient, slot_id)
+    _check_patient_fits(patient, slot)
+    now = clock.now()
+    try:
+        with transaction.atomic():
+            won = (
+                Slot.objects.filter(pk=slot.pk)
+                .filter(_takeable_by(user, now), _visible_to(patient))
+                .update(status=SlotStatus.BOOKED, hold_owner=None, hold_expires_at=None)
+            )
+            if won != 1:
+                raise _explain_unavailable(slot.pk, user, now)
+            appointment = Appointment.objects.create(
+                slot=slot,
+                patient=patient,
+                booked_by=user,
+                reason=reason.strip(),
+                created_at=now,
+                updated_at=now,
+            )
+    except IntegrityError as exc:
+        raise SlotUnavailable() from exc
+    return appointment
+
+
+def _check_cutoff(appointment: Appointment, now: datetime) -> None:
+    """Refuse changes closer to the visit than the clinic's cut-off.
+
+    A booking can always be undone within a short grace period after it was made (a
+    mis-tap gives the slot straight back, before the clinic has planned around it).
+    """
+    grace = timedelta(minutes=settings.CANCELLATION_GRACE_MINUTES)
+    if now <= appointment.created_at + grace and now < appointment.slot.start:
+        return
+    cutoff_hours = appointment.slot.clinic.cancellation_cutoff_hours
+    if now > appointment.slot.start - timedelta(hours=cutoff_hours):
+        raise Conflict(
+            _(
+                "This appointment can no longer be changed online (less than %(hours)d hours "
+                "before it). Please call the clinic."
+            )
+            % {"hours": cutoff_hours},
+            code="cutoff_passed",
+        )
+
+
+def _require_booked(appointment: Appointment) -> None:
+    if appointment.status != AppointmentStatus.BOOKED:
+        raise Conflict(
+            _("Only an upcoming booked appointment can be changed."), code="not_changeable"
+        )
+
+
+def cancel_appointment(*, user: User, appointment_id: int, reason: str = "") -> Appointment:
+    """Cancel one of the user's appointments before the clinic's cut-off and free its slot."""
+    appointment = appointment_for_user(user, appointment_id)
+    _require_booked(appointment)
+    now = clock.now()
+    _check_cutoff(appointment, now)
+    with transaction.atomic():
+        won = Appointment.objects.filter(pk=appointment.pk, status=AppointmentStatus.BOOKED).update(
+            status=AppointmentStatus.CANCELLED,
+            cancelled_at=now,
+            updated_at=now,
+            cancellation_reason=reason.strip()[:500],
+        )
+        if won != 1:
+            raise Conflict(_("This appointment has already changed."), code="stale")
+        Slot.objects.filter(pk=appointment.slot_id, status=SlotStatus.BOOKED).update(
+            status=SlotStatus.FREE
+        )
+    appointment.refresh_from_db()
+    return appointment
+
+
+def reschedule_appointment(*, user: User, appointment_id: int, new_slot_id: int) -> Appointment:
+    """Move an appointment to another slot atomically.
+
+    The new slot is taken and the old one freed in one transaction, or nothing changes.
+    Both slot rows are locked in primary-key order first, so two moves never deadlock.
+    """
+    appointment = appointment_for_user(user, appointment_id)
+    _require_booked(appointment)
+    if appointment.slot_id == new_slot_id:
+        raise ValidationError(
+            _("Choose a different time from the current one."), field="slot_id", code="same_slot"
+        )
+    now = clock.now()
+    _check_cutoff(appointment, now)
+    patient = appointment.patient
+    new_slot = _visible_slot_for(patient, new_slot_id)
+    _check_patient_fits(patient, new_slot)
+    old_slot_id = appointment.slot_id
+    try:
+        with transaction.atomic():
+            list(
+                Slot.objects.select_for_update()
+                .filter(pk__in=[old_slot_id, new_slot.pk])
+                .order_by("pk")
+            )
+            won = (
+                Slot.objects.filter(pk=new_slot.pk)
+                .filter(_takeable_by(user, now), _visible_to(patient))
+                .update(status=SlotStatus.BOOKED, hold_owner=None, hold_expires_at=None)
+            )
+            if won != 1:
+                raise _explain_unavailable(new_slot.pk, user, now)
+            moved = Appointment.objects.filter(
+                pk=appointment.pk, status=AppointmentStatus.BOOKED, slot_id=old_slot_id
+            ).update(slot_id=new_slot.pk, updated_at=now)
+            if moved != 1:
+                raise Conflict(_("This appointment has already changed."), code="stale")
+            Slot.objects.filter(pk=old_slot_id, status=SlotStatus.BOOKED).update(
+                status=SlotStatus.FREE
+            )
+    except IntegrityError as exc:
+        raise SlotUnavailable() from exc
+    appointment.refresh_from_db()
+    return appointment

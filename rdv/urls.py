@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.urls import path
+
+from rdv.api.api import api
+from rdv.web import views
+
+admin.site.site_header = "RDV Santé — administration"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("api/v1/", api.urls),
+    # A non-default address: scanners probing /admin/ find nothing.
+    path("gestion-plateforme/", admin.site.urls),
+]
