@@ -118,28 +118,38 @@ def _scan_sql(vendor: str, query: AvailabilityQuery, params: dict[str, Any]) -> 
 
 
 def _scan(
-    query: AvailabilityQuery, clinic_ids: list[int], per_clinic: int
+    query: AvailabilityQuery, distances: dict[int, float], wanted: int
 ) -> list[tuple[Any, ...]]:
+    """The first `wanted` rows (id, clinic_id, practitioner_id, start, end, type) in result
+    order. On PostgreSQL the merge happens in SQL, so only one page crosses the wire."""
+    clinic_ids = list(distances)
+    # Django's own adaptation: on SQLite datetimes compare as text, in its stored format.
+    adapt = connection.ops.adapt_datetimefield_value
     params: dict[str, Any] = {
-        "start_from": query.start_from,
-        "start_before": query.start_before,
-        "now": clock.now(),
-        "per_clinic": per_clinic,
+        "start_from": adapt(query.start_from),
+        "start_before": adapt(query.start_before),
+        "now": adapt(clock.now()),
+        "per_clinic": wanted,
     }
     inner = _scan_sql(connection.vendor, query, params)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             params["clinic_ids"] = clinic_ids
-            # The SQL is built from constant fragments and integer ids only; every value
-            # that comes from a request is a bound parameter.
-            sql = f"SELECT x.* FROM unnest(%(clinic_ids)s::bigint[]) AS c(id) CROSS JOIN LATERAL ({inner}) AS x"  # noqa: E501, S608
+            params["distances"] = [distances[c] for c in clinic_ids]
+            # Built from constant fragments and integer ids only; request values are bound.
+            sql = (
+                "SELECT x.* FROM unnest(%(clinic_ids)s::bigint[], %(distances)s::float8[])"  # noqa: S608
+                f" AS c(id, distance) CROSS JOIN LATERAL ({inner}) AS x"
+                " ORDER BY x.start, c.distance, x.id LIMIT %(per_clinic)s"
+            )
             cursor.execute(sql, params)
             return list(cursor.fetchall())
         rows: list[tuple[Any, ...]] = []
         for clinic_id in clinic_ids:
             cursor.execute(inner, {**params, "clinic_id": clinic_id})
             rows.extend(cursor.fetchall())
-        return rows
+    rows.sort(key=lambda r: (_as_utc(r[3]), distances[r[1]], r[0]))
+    return rows[:wanted]
 
 
 def _language_filter(query: AvailabilityQuery, clinic_ids: list[int]) -> frozenset[int] | None:
@@ -169,12 +179,9 @@ def search_availability(query: AvailabilityQuery) -> AvailabilityPage:
     if practitioner_ids is not None and not practitioner_ids:
         return AvailabilityPage(results=[], has_more=False)
     query = AvailabilityQuery(**{**query.__dict__, "practitioner_ids": practitioner_ids})
-    wanted = query.offset + query.limit + 1
-    rows = _scan(query, clinic_ids, wanted)
-
     distances = {n.clinic.pk: n.distance_km for n in nearby}
     clinics = {n.clinic.pk: n.clinic for n in nearby}
-    rows.sort(key=lambda r: (_as_utc(r[3]), distances[r[1]], r[0]))
+    rows = _scan(query, distances, wanted=query.offset + query.limit + 1)
     page = rows[query.offset : query.offset + query.limit]
     practitioners = Practitioner.objects.in_bulk({r[2] for r in page})
     languages: dict[int, list[str]] = {}

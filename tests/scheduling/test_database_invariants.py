@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from rdv.core import clock
 from rdv.scheduling.models import Appointment, AppointmentStatus, Slot
@@ -98,3 +98,18 @@ def test_one_account_cannot_hold_two_slots(cast: Cast) -> None:
 def test_slot_must_end_after_it_starts(cast: Cast) -> None:
     with pytest.raises(IntegrityError), transaction.atomic():
         make_slot(cast.dr_roy, local(2026, 11, 25, 9, 0), minutes=0)
+
+
+def test_overlap_guard_survives_table_rebuilds(cast: Cast) -> None:
+    """On SQLite a migration that rebuilds the table drops its triggers; migrate restores them."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_constraint WHERE conname = 'slot_no_overlap'")
+            assert cursor.fetchone() == (1,)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
+        assert [r[0] for r in cursor.fetchall()] == [
+            "slot_no_overlap_insert",
+            "slot_no_overlap_update",
+        ]
