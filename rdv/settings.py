@@ -135,6 +135,7 @@ HOLD_MINUTES = env_int("HOLD_MINUTES", 5, minimum=1)
 CANCELLATION_GRACE_MINUTES = env_int("CANCELLATION_GRACE_MINUTES", 15, minimum=0)
 SEARCH_MAX_RADIUS_KM = env_int("SEARCH_MAX_RADIUS_KM", 200, minimum=1)
 SEARCH_MAX_DAYS = env_int("SEARCH_MAX_DAYS", 90, minimum=1)
+SEARCH_MAX_AHEAD_DAYS = env_int("SEARCH_MAX_AHEAD_DAYS", 730, minimum=1)
 
 LOGGING = {
     "version": 1,

@@ -46,6 +46,14 @@ ERRORS = {401: ErrorEnvelope, 404: ErrorEnvelope, 409: ErrorEnvelope, 422: Error
 def _availability_query(params: AvailabilityParams, user: User | None) -> AvailabilityQuery:
     place = place_or_error(params.near)
     today = clock.local_today()
+    furthest = today + timedelta(days=settings.SEARCH_MAX_AHEAD_DAYS)
+    for field, value in (("from", params.date_from), ("to", params.date_to)):
+        if value is not None and value > furthest:
+            raise ValidationError(
+                _("Search at most %(days)d days ahead.") % {"days": settings.SEARCH_MAX_AHEAD_DAYS},
+                field=field,
+                code="date_range",
+            )
     first = params.date_from or today
     last = params.date_to or first + timedelta(days=13)
     if last < first:
@@ -54,6 +62,7 @@ def _availability_query(params: AvailabilityParams, user: User | None) -> Availa
         )
     if last < today:
         raise ValidationError(_("The dates are in the past."), field="to", code="date_range")
+    first = max(first, today)
     if (last - first).days >= settings.SEARCH_MAX_DAYS:
         raise ValidationError(
             _("Search at most %(days)d days at a time.") % {"days": settings.SEARCH_MAX_DAYS},
