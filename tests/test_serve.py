@@ -34,6 +34,27 @@ def database_url_of_the_test_database() -> str:
     return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
+def alive(pid: int) -> bool:
+    """Running, not merely a zombie waiting to be reaped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+def start_serve(port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "DATABASE_URL": database_url_of_the_test_database(), "DEBUG": "false"}
+    return subprocess.Popen(  # noqa: S603
+        [sys.executable, "manage.py", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def children(pid: int) -> list[int]:
     path = Path(f"/proc/{pid}/task/{pid}/children")
     return [int(p) for p in path.read_text().split()] if path.exists() else []
@@ -58,15 +79,7 @@ def answers(url: str) -> bool:
 
 def test_serve_runs_web_and_worker_and_ctrl_c_stops_both() -> None:
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url_of_the_test_database(), "DEBUG": "false"}
-    server = subprocess.Popen(  # noqa: S603
-        [sys.executable, "manage.py", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = start_serve(port)
     try:
         url = f"http://127.0.0.1:{port}/api/v1/municipalities?q=laval"
         assert wait_for(lambda: answers(url), timeout=30), "the web server never answered"
@@ -79,8 +92,25 @@ def test_serve_runs_web_and_worker_and_ctrl_c_stops_both() -> None:
 
         os.killpg(server.pid, signal.SIGINT)  # what Ctrl-C does to the foreground group
         assert server.wait(timeout=30) == 0
-        assert not any(Path(f"/proc/{pid}").exists() for pid in spawned)
+        assert not any(alive(pid) for pid in spawned)
         assert not answers(url)
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+def test_killing_the_supervisor_leaves_no_orphans() -> None:
+    port = free_port()
+    server = start_serve(port)
+    try:
+        url = f"http://127.0.0.1:{port}/api/v1/municipalities?q=laval"
+        assert wait_for(lambda: answers(url), timeout=30), "the web server never answered"
+        spawned = children(server.pid)
+        assert len(spawned) == 2
+        server.kill()
+        server.wait()
+        assert wait_for(lambda: not any(alive(pid) for pid in spawned), timeout=30)
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)

@@ -2,10 +2,17 @@
 
 Ctrl-C (or SIGTERM) stops both; if either dies, the other is stopped too, so the system is
 never half up without anyone noticing.
+
+The children run in their own session, so a Ctrl-C reaches only this supervisor, which
+then sends each child exactly one SIGTERM (a graceful stop: gunicorn finishes requests in
+flight, the worker finishes its task). Should the supervisor itself be killed, Linux sends
+the children SIGTERM too (parent-death signal), so nothing is left running.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import signal
 import subprocess
 import sys
@@ -16,6 +23,23 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from rdv.scheduling.tasks import schedule_horizon_extension
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in the child between fork and exec."""
+    # Not Linux: the supervisor still stops its children on any clean exit.
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _start(command: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(  # noqa: S603 (fixed argument lists, no shell)
+        command,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,  # noqa: PLW1509
+    )
 
 
 class Command(BaseCommand):
@@ -48,7 +72,6 @@ class Command(BaseCommand):
             "10",
         ]
         worker_cmd = [python, "manage.py", "db_worker", "--interval", "1", "--no-startup-delay"]
-        children = [subprocess.Popen(web_cmd), subprocess.Popen(worker_cmd)]  # noqa: S603
         stopping = False
 
         def stop(signum: int, frame: FrameType | None) -> None:
@@ -57,6 +80,7 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
+        children = [_start(web_cmd), _start(worker_cmd)]
         self.stdout.write(
             f"RDV Santé is up on http://{options['bind']}/ (web + worker). Ctrl-C stops both."
         )
