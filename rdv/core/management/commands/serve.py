@@ -70,6 +70,9 @@ class Command(BaseCommand):
             "-",
             "--graceful-timeout",
             "10",
+            # The supervisor manages the lifecycle; a fixed control-socket path would
+            # collide between two servers on one machine (tests, benchmarks, make run).
+            "--no-control-socket",
         ]
         worker_cmd = [python, "manage.py", "db_worker", "--interval", "1", "--no-startup-delay"]
         stopping = False
