@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from rdv.accounts.models import User
 from rdv.clinics.models import Clinic, Practitioner, PractitionerLanguage
-from rdv.clinics.queries import clinics_near
+from rdv.clinics.queries import clinic_distances
 from rdv.core import clock
 from rdv.core.errors import NotFound
 from rdv.core.geo import Place
@@ -167,22 +167,20 @@ def _language_filter(query: AvailabilityQuery, clinic_ids: list[int]) -> frozens
 
 def search_availability(query: AvailabilityQuery) -> AvailabilityPage:
     """Free slots near a place, earliest first, then nearest, then by id; paginated."""
-    nearby = clinics_near(
+    distances = clinic_distances(
         latitude=query.place.latitude,
         longitude=query.place.longitude,
         radius_km=query.radius_km,
     )
-    if not nearby:
+    if not distances:
         return AvailabilityPage(results=[], has_more=False)
-    clinic_ids = [n.clinic.pk for n in nearby]
-    practitioner_ids = _language_filter(query, clinic_ids)
+    practitioner_ids = _language_filter(query, list(distances))
     if practitioner_ids is not None and not practitioner_ids:
         return AvailabilityPage(results=[], has_more=False)
     query = AvailabilityQuery(**{**query.__dict__, "practitioner_ids": practitioner_ids})
-    distances = {n.clinic.pk: n.distance_km for n in nearby}
-    clinics = {n.clinic.pk: n.clinic for n in nearby}
     rows = _scan(query, distances, wanted=query.offset + query.limit + 1)
     page = rows[query.offset : query.offset + query.limit]
+    clinics = Clinic.objects.in_bulk({r[1] for r in page})
     practitioners = Practitioner.objects.in_bulk({r[2] for r in page})
     languages: dict[int, list[str]] = {}
     for practitioner_id, code in (
