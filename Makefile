@@ -12,7 +12,7 @@ PY := $(VENV)/bin/python
 MANAGE := $(PY) manage.py
 PG_URL ?= postgres://postgres@127.0.0.1:5432/rdv
 
-.PHONY: run test test-sqlite test-postgres lint bench messages migrate demo clean
+.PHONY: secrets run test test-sqlite test-postgres lint bench messages migrate demo clean
 
 $(VENV)/.base-installed: requirements/base.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,14 +23,15 @@ $(VENV)/.dev-installed: requirements/dev.lock $(VENV)/.base-installed
 	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/dev.lock
 	touch $@
 
-var/local.env:
-	$(PYTHON) scripts/local_secrets.py $@
+# Idempotent: adds only the secrets var/local.env lacks (never replaces a key in use).
+secrets:
+	$(PYTHON) scripts/local_secrets.py var/local.env
 
-messages: $(VENV)/.base-installed var/local.env
+messages: $(VENV)/.base-installed secrets
 	command -v msgfmt >/dev/null || scripts/apt_install.sh gettext
 	$(MANAGE) compilemessages --ignore=.venv -v0
 
-migrate: $(VENV)/.base-installed var/local.env
+migrate: $(VENV)/.base-installed secrets
 	$(MANAGE) migrate --noinput -v0
 
 demo: migrate
@@ -42,21 +43,21 @@ run: messages demo
 
 test: test-sqlite test-postgres
 
-test-sqlite: $(VENV)/.dev-installed var/local.env messages
+test-sqlite: $(VENV)/.dev-installed secrets messages
 	$(MANAGE) collectstatic --noinput -v0
 	DATABASE_URL=sqlite:///$(CURDIR)/var/test-main.sqlite3 $(PY) -m pytest $(PYTEST_ARGS)
 
-test-postgres: $(VENV)/.dev-installed var/local.env messages
+test-postgres: $(VENV)/.dev-installed secrets messages
 	scripts/ensure_postgres.sh
 	$(MANAGE) collectstatic --noinput -v0
 	DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} $(PY) -m pytest $(PYTEST_ARGS)
 
-lint: $(VENV)/.dev-installed var/local.env
+lint: $(VENV)/.dev-installed secrets
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-bench: $(VENV)/.dev-installed var/local.env messages
+bench: $(VENV)/.dev-installed secrets messages
 	scripts/ensure_postgres.sh
 	$(PY) bench/run.py
 

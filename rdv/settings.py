@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 from rdv.core.env import env_bool, env_int, env_list, env_str, load_env_file
 
@@ -15,9 +17,21 @@ VAR_DIR = Path(env_str("RDV_VAR_DIR", str(BASE_DIR / "var")))
 # environment variables always win over the file.
 load_env_file(Path(env_str("RDV_ENV_FILE", str(VAR_DIR / "local.env"))))
 
+# "production" turns on every transport-security setting and refuses unsafe configuration.
+RDV_ENV = env_str("RDV_ENV", "development")
+if RDV_ENV not in ("development", "production"):
+    raise ImproperlyConfigured("RDV_ENV must be 'development' or 'production'.")
+PRODUCTION = RDV_ENV == "production"
+
 SECRET_KEY = env_str("SECRET_KEY")
 DEBUG = env_bool("DEBUG", default=False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
+
+# Field-level encryption of health data (rdv.core.crypto): "key_id:base64url(32 bytes)",
+# comma-separated, the first one encrypts, all of them decrypt. The blind-index key
+# (HMAC-SHA256) is separate: rotating encryption keys must not change lookups.
+FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS", "")
+BLIND_INDEX_KEY = env_str("BLIND_INDEX_KEY", "")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -29,6 +43,7 @@ INSTALLED_APPS = [
     "ninja",
     "django_tasks",
     "django_tasks_db",
+    "csp",
     "rdv.core",
     "rdv.accounts",
     "rdv.clinics",
@@ -39,6 +54,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "rdv.core.middleware.permissions_policy",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -63,6 +80,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -137,9 +155,69 @@ SEARCH_MAX_RADIUS_KM = env_int("SEARCH_MAX_RADIUS_KM", 200, minimum=1)
 SEARCH_MAX_DAYS = env_int("SEARCH_MAX_DAYS", 90, minimum=1)
 SEARCH_MAX_AHEAD_DAYS = env_int("SEARCH_MAX_AHEAD_DAYS", 730, minimum=1)
 
+# --- HTTP hardening -------------------------------------------------------------------
+# No inline script or style anywhere: what a page needs comes from our own static files,
+# or carries the per-request nonce.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+PERMISSIONS_POLICY = (
+    "camera=(), microphone=(), payment=(), usb=(), interest-cohort=(), "
+    "geolocation=(self), publickey-credentials-get=(self), publickey-credentials-create=(self)"
+)
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=PRODUCTION)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=PRODUCTION)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 63_072_000 if PRODUCTION else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = PRODUCTION
+SECURE_HSTS_PRELOAD = PRODUCTION
+if env_bool("TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Staff sessions end after this much inactivity (rdv.accounts.middleware).
+STAFF_IDLE_TIMEOUT_SECONDS = env_int("STAFF_IDLE_TIMEOUT_SECONDS", 30 * 60, minimum=60)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+
+def _refuse_unsafe_production() -> None:
+    """Production must not start with settings that are only fit for a laptop."""
+    placeholders = ("change", "secret", "insecure", "example", "placeholder", "xxx")
+    if DEBUG:
+        raise ImproperlyConfigured("DEBUG must be off in production.")
+    if len(SECRET_KEY) < 50 or any(p in SECRET_KEY.lower() for p in placeholders):
+        raise ImproperlyConfigured("SECRET_KEY is missing, too short or a placeholder.")
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" and not env_bool(
+        "ALLOW_SQLITE_IN_PRODUCTION", default=False
+    ):
+        raise ImproperlyConfigured(
+            "Production runs on PostgreSQL; set ALLOW_SQLITE_IN_PRODUCTION=true to override."
+        )
+    if not FIELD_ENCRYPTION_KEYS or len(BLIND_INDEX_KEY) < 40:
+        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS and BLIND_INDEX_KEY are required.")
+
+
+if PRODUCTION:
+    _refuse_unsafe_production()
