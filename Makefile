@@ -56,6 +56,7 @@ lint: $(VENV)/.dev-installed secrets
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/bandit -c pyproject.toml -r rdv scripts -q
 
 bench: $(VENV)/.dev-installed secrets messages
 	scripts/ensure_postgres.sh

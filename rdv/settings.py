@@ -15,7 +15,7 @@ VAR_DIR = Path(env_str("RDV_VAR_DIR", str(BASE_DIR / "var")))
 
 # `make run` writes generated local secrets here (mode 0600, git-ignored). Real
 # environment variables always win over the file.
-load_env_file(Path(env_str("RDV_ENV_FILE", str(VAR_DIR / "local.env"))))
+load_env_file(Path(env_str("RDV_LOCAL_ENV", str(VAR_DIR / "local.env"))))
 
 # "production" turns on every transport-security setting and refuses unsafe configuration.
 RDV_ENV = env_str("RDV_ENV", "development")
@@ -101,7 +101,8 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     }
     # A file, not Django's shared in-memory database: concurrency tests need real
     # connections from several threads.
-    _db["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    # Named after the main database, so runs with different DATABASE_URLs never share one.
+    _db["TEST"] = {"NAME": str(Path(_db["NAME"]).with_suffix(".test.sqlite3"))}
 else:
     _db["CONN_HEALTH_CHECKS"] = True
 DATABASES = {"default": _db}

@@ -14,7 +14,8 @@ from rdv.accounts.models import ApiToken, User, normalise_email
 from rdv.core import clock
 from rdv.core.errors import NotAuthenticated
 
-TOKEN_PREFIX = "rdv_"  # noqa: S105 (a public prefix that makes leaked tokens greppable)
+# A public prefix that makes leaked tokens easy to find in logs and code.
+TOKEN_PREFIX = "rdv_"  # noqa: S105  # nosec B105
 
 
 def _digest(token: str) -> str:

@@ -19,7 +19,9 @@ errors.install(api)
 auth_router = Router(tags=["auth"])
 
 
-@auth_router.post("/token", response={200: TokenOut, 401: ErrorEnvelope, 422: ErrorEnvelope})
+@auth_router.post(
+    "/token", response={200: TokenOut, 400: ErrorEnvelope, 401: ErrorEnvelope, 422: ErrorEnvelope}
+)
 def token(request: HttpRequest, payload: TokenIn) -> TokenOut:
     """Exchange an email and password for a bearer token."""
     issued = issue_api_token(email=payload.email, password=payload.password)

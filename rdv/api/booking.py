@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -19,7 +19,6 @@ from rdv.api.schemas import (
     BookIn,
     CancelIn,
     ErrorEnvelope,
-    HoldIn,
     HoldOut,
     PractitionerOut,
     RescheduleIn,
@@ -29,7 +28,8 @@ from rdv.api.schemas import (
 )
 from rdv.core import clock
 from rdv.core.errors import ValidationError
-from rdv.patients.queries import patient_for_user
+from rdv.patients.models import Patient
+from rdv.patients.queries import own_patient, patient_for_user
 from rdv.scheduling import services
 from rdv.scheduling.models import Appointment, AppointmentType
 from rdv.scheduling.queries import (
@@ -40,11 +40,17 @@ from rdv.scheduling.queries import (
 )
 
 router = Router(tags=["booking"])
-ERRORS = {401: ErrorEnvelope, 404: ErrorEnvelope, 409: ErrorEnvelope, 422: ErrorEnvelope}
+ERRORS = {
+    400: ErrorEnvelope,
+    401: ErrorEnvelope,
+    404: ErrorEnvelope,
+    409: ErrorEnvelope,
+    422: ErrorEnvelope,
+}
 
 
-def _availability_query(params: AvailabilityParams, user: User | None) -> AvailabilityQuery:
-    place = place_or_error(params.near)
+def _search_days(params: AvailabilityParams) -> tuple[date, date]:
+    """The local days to search, checked: in order, not all past, not too far or too long."""
     today = clock.local_today()
     furthest = today + timedelta(days=settings.SEARCH_MAX_AHEAD_DAYS)
     for field, value in (("from", params.date_from), ("to", params.date_to)):
@@ -69,29 +75,45 @@ def _availability_query(params: AvailabilityParams, user: User | None) -> Availa
             field="to",
             code="date_range",
         )
+    return first, last
+
+
+def _family_doctor_scope(
+    params: AvailabilityParams, user: User | None
+) -> tuple[frozenset[int], frozenset[int] | None]:
+    """(reserved slots' practitioners the searcher may see, practitioners to restrict to)."""
+    if user is None:
+        if params.family_doctor or params.patient_id is not None:
+            raise ValidationError(
+                _("Sign in to search your family doctor's availability."),
+                field="family_doctor",
+                code="sign_in_required",
+            )
+        return frozenset(), None
+    if params.patient_id is not None:
+        patient: Patient | None = patient_for_user(user, params.patient_id)
+    else:
+        patient = own_patient(user)
+    family_doctor_id = patient.family_doctor_id if patient is not None else None
+    reserved = frozenset({family_doctor_id}) if family_doctor_id is not None else frozenset()
+    if not params.family_doctor:
+        return reserved, None
+    if family_doctor_id is None:
+        raise ValidationError(
+            _("No family doctor is registered for this patient."),
+            field="family_doctor",
+            code="no_family_doctor",
+        )
+    return reserved, frozenset({family_doctor_id})
+
+
+def _availability_query(params: AvailabilityParams, user: User | None) -> AvailabilityQuery:
+    place = place_or_error(params.near)
+    first, last = _search_days(params)
     if params.type is not None and params.type not in AppointmentType.values:
         raise ValidationError(_("Unknown appointment type."), field="type", code="unknown_type")
+    reserved, practitioner_ids = _family_doctor_scope(params, user)
     start_from, start_before = clock.local_day_bounds(first, last)
-    reserved: frozenset[int] = frozenset()
-    practitioner_ids = None
-    if user is not None:
-        patient = patient_for_user(user, params.patient_id)
-        if patient.family_doctor_id is not None:
-            reserved = frozenset({patient.family_doctor_id})
-        if params.family_doctor:
-            if patient.family_doctor_id is None:
-                raise ValidationError(
-                    _("No family doctor is registered for this patient."),
-                    field="family_doctor",
-                    code="no_family_doctor",
-                )
-            practitioner_ids = frozenset({patient.family_doctor_id})
-    elif params.family_doctor or params.patient_id is not None:
-        raise ValidationError(
-            _("Sign in to search your family doctor's availability."),
-            field="family_doctor",
-            code="sign_in_required",
-        )
     return AvailabilityQuery(
         place=place,
         radius_km=params.radius_km,
@@ -101,6 +123,7 @@ def _availability_query(params: AvailabilityParams, user: User | None) -> Availa
         language=params.language,
         practitioner_ids=practitioner_ids,
         reserved_for_practitioner_ids=reserved,
+        viewer_id=user.pk if user is not None else None,
         limit=params.limit,
         offset=params.offset,
     )
@@ -129,7 +152,8 @@ def _slot_out(found: FoundSlot) -> SlotOut:
 
 
 @router.get(
-    "/availability", response={200: AvailabilityOut, 401: ErrorEnvelope, 422: ErrorEnvelope}
+    "/availability",
+    response={200: AvailabilityOut, 401: ErrorEnvelope, 404: ErrorEnvelope, 422: ErrorEnvelope},
 )
 def availability(request: HttpRequest, params: Query[AvailabilityParams]) -> AvailabilityOut:
     """Free slots near a place: earliest first, then nearest. Anonymous visitors see public
@@ -145,9 +169,8 @@ def availability(request: HttpRequest, params: Query[AvailabilityParams]) -> Ava
 
 
 @router.post("/slots/{slot_id}/hold", auth=BearerToken(), response={200: HoldOut, **ERRORS})
-def hold(request: HttpRequest, slot_id: int, payload: HoldIn | None = None) -> HoldOut:
-    """Hold a slot for a few minutes while the patient confirms."""
-    patient_id = payload.patient_id if payload else None
+def hold(request: HttpRequest, slot_id: int, patient_id: int | None = None) -> HoldOut:
+    """Hold a slot for a few minutes while the patient confirms (`patient_id`: a dependant)."""
     held = services.hold_slot(user=request_user(request), slot_id=slot_id, patient_id=patient_id)
     return HoldOut(slot_id=held.slot_id, expires_at=local(held.expires_at))
 
@@ -199,7 +222,14 @@ def book(request: HttpRequest, payload: BookIn) -> Status[AppointmentOut]:
 
 
 @router.get(
-    "/appointments", auth=BearerToken(), response={200: list[AppointmentOut], 401: ErrorEnvelope}
+    "/appointments",
+    auth=BearerToken(),
+    response={
+        200: list[AppointmentOut],
+        401: ErrorEnvelope,
+        404: ErrorEnvelope,
+        422: ErrorEnvelope,
+    },
 )
 def my_appointments(request: HttpRequest, patient_id: int | None = None) -> list[AppointmentOut]:
     """Appointments of the signed-in user and the people they manage."""
@@ -215,12 +245,10 @@ def my_appointments(request: HttpRequest, patient_id: int | None = None) -> list
     auth=BearerToken(),
     response={200: AppointmentOut, **ERRORS},
 )
-def cancel(
-    request: HttpRequest, appointment_id: int, payload: CancelIn | None = None
-) -> AppointmentOut:
+def cancel(request: HttpRequest, appointment_id: int, payload: CancelIn) -> AppointmentOut:
+    """Cancel before the clinic's cut-off. The body is `{}` or `{"reason": "…"}`."""
     user = request_user(request)
-    reason = payload.reason if payload else ""
-    services.cancel_appointment(user=user, appointment_id=appointment_id, reason=reason)
+    services.cancel_appointment(user=user, appointment_id=appointment_id, reason=payload.reason)
     return _reloaded(user, appointment_id)
 
 

@@ -6,8 +6,10 @@ message is in the request's language (French by default, English per Accept-Lang
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from django.db import DataError
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
@@ -17,6 +19,8 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from rdv.core.errors import DomainError
+
+logger = logging.getLogger(__name__)
 
 
 def error_body(code: str, message: str, fields: dict[str, str] | None = None) -> dict[str, Any]:
@@ -42,6 +46,7 @@ _MESSAGES: dict[str, tuple[Promise, str | None]] = {
     "string_too_long": (gettext_lazy("Too long: at most %(limit)s characters."), "max_length"),
     "string_too_short": (gettext_lazy("Too short: at least %(limit)s characters."), "min_length"),
     "string_pattern_mismatch": (gettext_lazy("This value has the wrong format."), None),
+    "nul_character": (gettext_lazy("This text contains a character that is not allowed."), None),
     "string_type": (gettext_lazy("Enter text."), None),
     "json_invalid": (gettext_lazy("The request body must be a JSON object."), None),
     "model_attributes_type": (gettext_lazy("The request body must be a JSON object."), None),
@@ -93,6 +98,19 @@ def install(api: NinjaAPI) -> None:
 
     @api.exception_handler(HttpError)
     def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-        return api.create_response(
-            request, error_body("http_error", str(exc)), status=exc.status_code
+        # Ninja's own messages (e.g. "Cannot parse request body") are English only.
+        message = (
+            _("The request body must be a JSON object.")
+            if exc.status_code == 400
+            else _("The request could not be processed.")
         )
+        return api.create_response(
+            request, error_body("bad_request", message), status=exc.status_code
+        )
+
+    @api.exception_handler(DataError)
+    def data_error(request: HttpRequest, exc: DataError) -> HttpResponse:
+        # A value the database cannot store: the input's fault, never a server error.
+        logger.warning("database refused a value: %s", exc)
+        body = error_body("invalid", _("Some of the information provided is not valid."))
+        return api.create_response(request, body, status=422)

@@ -4,7 +4,13 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router
 
-from rdv.api.schemas import ClinicOut, ClinicsQuery, ErrorEnvelope, MunicipalityOut
+from rdv.api.schemas import (
+    ClinicOut,
+    ClinicsQuery,
+    ErrorEnvelope,
+    MunicipalityOut,
+    MunicipalityQuery,
+)
 from rdv.clinics.queries import clinics_near
 from rdv.core.errors import ValidationError
 from rdv.core.geo import Place, resolve_place, search_municipalities
@@ -23,10 +29,10 @@ def place_or_error(text: str) -> Place:
     return place
 
 
-@router.get("/municipalities", response=list[MunicipalityOut])
-def municipalities(request: HttpRequest, q: str = "", limit: int = 10) -> list[MunicipalityOut]:
+@router.get("/municipalities", response={200: list[MunicipalityOut], 422: ErrorEnvelope})
+def municipalities(request: HttpRequest, params: Query[MunicipalityQuery]) -> list[MunicipalityOut]:
     """Autocomplete Quebec municipalities (accent- and case-insensitive)."""
-    limit = max(1, min(limit, 50))
+    q, limit = params.q, params.limit
     return [
         MunicipalityOut(
             id=m.geonameid,
@@ -35,7 +41,7 @@ def municipalities(request: HttpRequest, q: str = "", limit: int = 10) -> list[M
             longitude=m.longitude,
             population=m.population,
         )
-        for m in search_municipalities(q[:100], limit=limit)
+        for m in search_municipalities(q, limit=limit)
     ]
 
 

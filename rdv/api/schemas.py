@@ -4,11 +4,24 @@ no model is ever serialised whole."""
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Annotated
 
 from django.conf import settings
 from ninja import Field, Schema
+from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
 
 from rdv.core.clock import LOCAL_TZ
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL; refuse it here rather than fail in the database.
+    if "\x00" in value:
+        raise PydanticCustomError("nul_character", "contains a NUL character")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
 
 
 def local(moment: datetime) -> datetime:
@@ -27,8 +40,8 @@ class ErrorEnvelope(Schema):
 
 
 class TokenIn(Schema):
-    email: str = Field(..., max_length=254)
-    password: str = Field(..., max_length=1024)
+    email: Text = Field(..., max_length=254)
+    password: Text = Field(..., max_length=1024)
 
 
 class TokenOut(Schema):
@@ -57,18 +70,23 @@ class ClinicOut(Schema):
     distance_km: float
 
 
+class MunicipalityQuery(Schema):
+    q: Text = Field("", max_length=100)
+    limit: int = Field(10, ge=1, le=50)
+
+
 class ClinicsQuery(Schema):
-    near: str = Field(..., min_length=1, max_length=100)
+    near: Text = Field(..., min_length=1, max_length=100)
     radius_km: float = Field(25, gt=0, le=settings.SEARCH_MAX_RADIUS_KM)
     limit: int = Field(50, ge=1, le=300)
 
 
 class AvailabilityParams(Schema):
-    near: str = Field(..., min_length=1, max_length=100)
+    near: Text = Field(..., min_length=1, max_length=100)
     radius_km: float = Field(25, gt=0, le=settings.SEARCH_MAX_RADIUS_KM)
     date_from: date | None = Field(None, alias="from")
     date_to: date | None = Field(None, alias="to")
-    type: str | None = Field(None, max_length=20)
+    type: Text | None = Field(None, max_length=20)
     language: str | None = Field(None, pattern=r"^[a-z]{2}$")
     family_doctor: bool = False
     patient_id: int | None = Field(None, ge=1)
@@ -107,10 +125,6 @@ class AvailabilityOut(Schema):
     next_offset: int | None
 
 
-class HoldIn(Schema):
-    patient_id: int | None = Field(None, ge=1)
-
-
 class HoldOut(Schema):
     slot_id: int
     expires_at: datetime
@@ -119,11 +133,11 @@ class HoldOut(Schema):
 class BookIn(Schema):
     slot_id: int = Field(..., ge=1)
     patient_id: int | None = Field(None, ge=1)
-    reason: str = Field("", max_length=1000)
+    reason: Text = Field("", max_length=1000)
 
 
 class CancelIn(Schema):
-    reason: str = Field("", max_length=500)
+    reason: Text = Field("", max_length=500)
 
 
 class RescheduleIn(Schema):

@@ -419,7 +419,8 @@ def seed(
     """
     if Clinic.objects.exists():
         raise RuntimeError("demo data already loaded")
-    rng = random.Random(20191019)
+    # Reproducible demo data; the passwords come from `secrets`.
+    rng = random.Random(20191019)  # nosec B311
     start = clock.local_today()
     with transaction.atomic():
         clinics = _build_clinics(rng, clinic_count, municipality_count)

@@ -22,3 +22,8 @@ def patient_for_user(user: User, patient_id: int | None = None) -> Patient:
     if found is None:
         raise NotFound(_("Patient not found."), code="patient_not_found")
     return found
+
+
+def own_patient(user: User) -> Patient | None:
+    """The user's own patient record, if they have one (clinic staff may not)."""
+    return Patient.objects.filter(account=user, relationship=Patient.Relationship.SELF).first()

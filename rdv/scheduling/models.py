@@ -33,6 +33,9 @@ class Visibility(models.TextChoices):
 class SlotStatus(models.TextChoices):
     FREE = "free", _("Free")
     BOOKED = "booked", _("Booked")
+    # No longer offered (its rule changed or a closure covers it) but kept because an
+    # appointment, cancelled, still refers to it. Ignored by the overlap constraints.
+    WITHDRAWN = "withdrawn", _("Withdrawn")
 
 
 class AppointmentStatus(models.TextChoices):
@@ -148,7 +151,7 @@ class Slot(models.Model):
     end = models.DateTimeField()
     appointment_type = models.CharField(max_length=20, choices=AppointmentType.choices)
     visibility = models.CharField(max_length=12, choices=Visibility.choices)
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.FREE)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.FREE)
     hold_owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -162,7 +165,9 @@ class Slot(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(end__gt=F("start")), name="slot_ends_after_start"),
             models.UniqueConstraint(
-                fields=["practitioner", "start"], name="slot_practitioner_start"
+                fields=["practitioner", "start"],
+                condition=~Q(status="withdrawn"),
+                name="slot_practitioner_start",
             ),
             models.UniqueConstraint(
                 fields=["hold_owner"],

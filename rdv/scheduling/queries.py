@@ -46,6 +46,7 @@ class AvailabilityQuery:
     language: str | None = None
     practitioner_ids: frozenset[int] | None = None  # e.g. "my family doctor only"
     reserved_for_practitioner_ids: frozenset[int] = frozenset()  # reserved slots I may see
+    viewer_id: int | None = None  # the signed-in user: their own held slot stays visible
     limit: int = 20
     offset: int = 0
 
@@ -76,8 +77,11 @@ _PER_CLINIC = """
     FROM scheduling_slot s
     WHERE s.clinic_id = {clinic} AND s.status = 'free'
       AND s.start >= %(start_from)s AND s.start < %(start_before)s
-      AND (s.hold_expires_at IS NULL OR s.hold_expires_at <= %(now)s)
+      AND (s.hold_expires_at IS NULL OR s.hold_expires_at <= %(now)s
+           OR s.hold_owner_id = %(viewer_id)s)
       AND (s.visibility = 'public' {reserved})
+      AND EXISTS (SELECT 1 FROM clinics_practitioner p
+                  WHERE p.id = s.practitioner_id AND p.is_active)
       {type_filter} {practitioner_filter}
     ORDER BY s.start, s.id
     LIMIT %(per_clinic)s
@@ -129,6 +133,7 @@ def _scan(
         "start_from": adapt(query.start_from),
         "start_before": adapt(query.start_before),
         "now": adapt(clock.now()),
+        "viewer_id": query.viewer_id if query.viewer_id is not None else -1,
         "per_clinic": wanted,
     }
     inner = _scan_sql(connection.vendor, query, params)
@@ -136,9 +141,9 @@ def _scan(
         if connection.vendor == "postgresql":
             params["clinic_ids"] = clinic_ids
             params["distances"] = [distances[c] for c in clinic_ids]
-            # Built from constant fragments and integer ids only; request values are bound.
+            # Constant fragments and int() ids only; request values are bound parameters.
             sql = (
-                "SELECT x.* FROM unnest(%(clinic_ids)s::bigint[], %(distances)s::float8[])"  # noqa: S608
+                "SELECT x.* FROM unnest(%(clinic_ids)s::bigint[], %(distances)s::float8[])"  # noqa: S608  # nosec B608
                 f" AS c(id, distance) CROSS JOIN LATERAL ({inner}) AS x"
                 " ORDER BY x.start, c.distance, x.id LIMIT %(per_clinic)s"
             )

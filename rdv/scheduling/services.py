@@ -6,11 +6,12 @@ invariant 2); the database's unique indexes and exclusion constraint back them u
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
@@ -32,6 +33,8 @@ from rdv.scheduling.models import (
 )
 from rdv.scheduling.queries import appointment_for_user
 from rdv.scheduling.rules import RuleSpec, SlotSpec, expand_rules
+
+logger = logging.getLogger(__name__)
 
 # --- Slot generation ---------------------------------------------------------------------
 
@@ -81,15 +84,21 @@ def generate_slots(*, practitioner_id: int, first_day: date, last_day: date) -> 
     """Make the practitioner's future free slots match their rules for these local days.
 
     Idempotent: a second run changes nothing. Booked slots and slots someone is holding are
-    never touched, and a new slot that would overlap one of them is not created. Runs for
-    one practitioner are serialised by a row lock on the practitioner.
+    never touched, and a new slot that would overlap one of them is not created. A stale
+    free slot is deleted, or withdrawn if a cancelled appointment still refers to it. Runs
+    for one practitioner are serialised by a row lock on the practitioner, and the stale
+    slots are locked (and re-checked) before anything is removed.
     """
     now = clock.now()
     window_start, window_end = clock.local_day_bounds(first_day, last_day)
     with transaction.atomic():
-        practitioner = Practitioner.objects.select_for_update().get(pk=practitioner_id)
+        practitioner = (
+            Practitioner.objects.select_for_update()
+            .select_related("clinic")
+            .get(pk=practitioner_id)
+        )
         wanted: list[SlotSpec] = []
-        if practitioner.is_active:
+        if practitioner.is_active and practitioner.clinic.is_active:
             wanted = expand_rules(
                 _rule_specs(practitioner),
                 _closures(practitioner, window_start, window_end),
@@ -98,31 +107,16 @@ def generate_slots(*, practitioner_id: int, first_day: date, last_day: date) -> 
             )
         wanted = [s for s in wanted if s.start > now]
         wanted_keys = {_slot_key(s.start, s.end, s.appointment_type, s.visibility) for s in wanted}
-
-        existing = list(
-            Slot.objects.filter(
-                practitioner=practitioner, start__gte=window_start, start__lt=window_end
-            )
-        )
-        held = Q(hold_owner__isnull=False, hold_expires_at__gt=now)
+        in_window = Slot.objects.filter(
+            practitioner=practitioner, start__gte=window_start, start__lt=window_end
+        ).exclude(status=SlotStatus.WITHDRAWN)
         stale_ids = [
             s.pk
-            for s in existing
-            if s.status == SlotStatus.FREE
-            and s.start > now
-            and _slot_key(s.start, s.end, s.appointment_type, s.visibility) not in wanted_keys
+            for s in in_window.filter(status=SlotStatus.FREE, start__gt=now)
+            if _slot_key(s.start, s.end, s.appointment_type, s.visibility) not in wanted_keys
         ]
-        # Re-checked in SQL: a slot booked or held since we read it stays.
-        deleted = (
-            Slot.objects.filter(pk__in=stale_ids, status=SlotStatus.FREE).exclude(held).delete()[0]
-            if stale_ids
-            else 0
-        )
-        kept = list(
-            Slot.objects.filter(
-                practitioner=practitioner, start__gte=window_start, start__lt=window_end
-            ).values_list("start", "end", "appointment_type", "visibility")
-        )
+        deleted = _remove_stale(stale_ids, now)
+        kept = list(in_window.values_list("start", "end", "appointment_type", "visibility"))
         kept_keys = {_slot_key(*k) for k in kept}
         kept_periods = sorted((k[0], k[1]) for k in kept)
         new_slots = [
@@ -143,18 +137,50 @@ def generate_slots(*, practitioner_id: int, first_day: date, last_day: date) -> 
     return GenerationResult(created=len(new_slots), deleted=deleted)
 
 
+def _remove_stale(stale_ids: list[int], now: datetime) -> int:
+    """Delete (or withdraw) stale free slots that are still free and not held.
+
+    The rows are locked first: PostgreSQL re-checks the conditions after any wait, so a
+    slot booked or held meanwhile is left alone.
+    """
+    if not stale_ids:
+        return 0
+    held = Q(hold_owner__isnull=False, hold_expires_at__gt=now)
+    locked = list(
+        Slot.objects.select_for_update()
+        .filter(pk__in=stale_ids, status=SlotStatus.FREE)
+        .exclude(held)
+        .values_list("pk", flat=True)
+    )
+    with_history = set(
+        Appointment.objects.filter(slot_id__in=locked).values_list("slot_id", flat=True)
+    )
+    Slot.objects.filter(pk__in=with_history).update(
+        status=SlotStatus.WITHDRAWN, hold_owner=None, hold_expires_at=None
+    )
+    Slot.objects.filter(pk__in=set(locked) - with_history).delete()
+    return len(locked)
+
+
 def _overlaps_any(start: datetime, end: datetime, periods: list[tuple[datetime, datetime]]) -> bool:
     return any(p_start < end and start < p_end for p_start, p_end in periods)
 
 
 def generate_horizon(*, days: int | None = None) -> GenerationResult:
-    """Extend every active practitioner's slots over the rolling horizon (idempotent)."""
+    """Extend every practitioner's slots over the rolling horizon (idempotent).
+
+    One practitioner's failure is logged and does not stop the others.
+    """
     horizon = days if days is not None else settings.SLOT_HORIZON_DAYS
     first = clock.local_today()
     last = first + timedelta(days=horizon - 1)
     created = deleted = 0
     for practitioner_id in Practitioner.objects.order_by("pk").values_list("pk", flat=True):
-        result = generate_slots(practitioner_id=practitioner_id, first_day=first, last_day=last)
+        try:
+            result = generate_slots(practitioner_id=practitioner_id, first_day=first, last_day=last)
+        except DatabaseError:
+            logger.exception("slot generation failed for practitioner %s", practitioner_id)
+            continue
         created += result.created
         deleted += result.deleted
     return GenerationResult(created=created, deleted=deleted)
@@ -171,7 +197,12 @@ class Hold:
 
 def _visible_slot_for(patient: Patient, slot_id: int) -> Slot:
     """The slot, if this patient may see it; otherwise NotFound, as if it did not exist."""
-    slot = Slot.objects.select_related("clinic", "practitioner").filter(pk=slot_id).first()
+    slot = (
+        Slot.objects.select_related("clinic", "practitioner")
+        .filter(pk=slot_id, clinic__is_active=True, practitioner__is_active=True)
+        .exclude(status=SlotStatus.WITHDRAWN)
+        .first()
+    )
     if slot is None or not _may_see(patient, slot):
         raise NotFound(_("Slot not found."), code="slot_not_found")
     return slot
@@ -278,6 +309,8 @@ def book_appointment(
             )
             if won != 1:
                 raise _explain_unavailable(slot.pk, user, now)
+            # Whatever else this account was holding goes back to everyone.
+            Slot.objects.filter(hold_owner=user).update(hold_owner=None, hold_expires_at=None)
             appointment = Appointment.objects.create(
                 slot=slot,
                 patient=patient,
@@ -297,11 +330,12 @@ def _check_cutoff(appointment: Appointment, now: datetime) -> None:
     A booking can always be undone within a short grace period after it was made (a
     mis-tap gives the slot straight back, before the clinic has planned around it).
     """
+    slot = appointment.slot
     grace = timedelta(minutes=settings.CANCELLATION_GRACE_MINUTES)
-    if now <= appointment.created_at + grace and now < appointment.slot.start:
+    if now <= appointment.created_at + grace and now < slot.start:
         return
-    cutoff_hours = appointment.slot.clinic.cancellation_cutoff_hours
-    if now > appointment.slot.start - timedelta(hours=cutoff_hours):
+    cutoff_hours = slot.clinic.cancellation_cutoff_hours
+    if now > slot.start - timedelta(hours=cutoff_hours):
         raise Conflict(
             _(
                 "This appointment can no longer be changed online (less than %(hours)d hours "
@@ -312,28 +346,36 @@ def _check_cutoff(appointment: Appointment, now: datetime) -> None:
         )
 
 
-def _require_booked(appointment: Appointment) -> None:
+def _lock_changeable(user: User, appointment_id: int, now: datetime) -> Appointment:
+    """Lock one of the user's appointments and check it may still change.
+
+    Every change of an appointment locks the appointment row first, then slot rows in
+    primary-key order: one lock order everywhere, so concurrent changes never deadlock,
+    and what was checked cannot change before the commit.
+    """
+    appointment_for_user(user, appointment_id)  # someone else's: NotFound
+    # Only this row is locked (a join would lock, and re-evaluate, the slot and clinic
+    # too); its slot and clinic are read after the lock, so they are current.
+    appointment = Appointment.objects.select_for_update().get(pk=appointment_id)
     if appointment.status != AppointmentStatus.BOOKED:
         raise Conflict(
             _("Only an upcoming booked appointment can be changed."), code="not_changeable"
         )
+    _check_cutoff(appointment, now)
+    return appointment
 
 
 def cancel_appointment(*, user: User, appointment_id: int, reason: str = "") -> Appointment:
     """Cancel one of the user's appointments before the clinic's cut-off and free its slot."""
-    appointment = appointment_for_user(user, appointment_id)
-    _require_booked(appointment)
     now = clock.now()
-    _check_cutoff(appointment, now)
     with transaction.atomic():
-        won = Appointment.objects.filter(pk=appointment.pk, status=AppointmentStatus.BOOKED).update(
+        appointment = _lock_changeable(user, appointment_id, now)
+        Appointment.objects.filter(pk=appointment.pk).update(
             status=AppointmentStatus.CANCELLED,
             cancelled_at=now,
             updated_at=now,
             cancellation_reason=reason.strip()[:500],
         )
-        if won != 1:
-            raise Conflict(_("This appointment has already changed."), code="stale")
         Slot.objects.filter(pk=appointment.slot_id, status=SlotStatus.BOOKED).update(
             status=SlotStatus.FREE
         )
@@ -345,22 +387,21 @@ def reschedule_appointment(*, user: User, appointment_id: int, new_slot_id: int)
     """Move an appointment to another slot atomically.
 
     The new slot is taken and the old one freed in one transaction, or nothing changes.
-    Both slot rows are locked in primary-key order first, so two moves never deadlock.
     """
-    appointment = appointment_for_user(user, appointment_id)
-    _require_booked(appointment)
-    if appointment.slot_id == new_slot_id:
-        raise ValidationError(
-            _("Choose a different time from the current one."), field="slot_id", code="same_slot"
-        )
     now = clock.now()
-    _check_cutoff(appointment, now)
-    patient = appointment.patient
-    new_slot = _visible_slot_for(patient, new_slot_id)
-    _check_patient_fits(patient, new_slot)
-    old_slot_id = appointment.slot_id
     try:
         with transaction.atomic():
+            appointment = _lock_changeable(user, appointment_id, now)
+            if appointment.slot_id == new_slot_id:
+                raise ValidationError(
+                    _("Choose a different time from the current one."),
+                    field="slot_id",
+                    code="same_slot",
+                )
+            patient = appointment.patient
+            new_slot = _visible_slot_for(patient, new_slot_id)
+            _check_patient_fits(patient, new_slot)
+            old_slot_id = appointment.slot_id
             list(
                 Slot.objects.select_for_update()
                 .filter(pk__in=[old_slot_id, new_slot.pk])
@@ -373,11 +414,9 @@ def reschedule_appointment(*, user: User, appointment_id: int, new_slot_id: int)
             )
             if won != 1:
                 raise _explain_unavailable(new_slot.pk, user, now)
-            moved = Appointment.objects.filter(
-                pk=appointment.pk, status=AppointmentStatus.BOOKED, slot_id=old_slot_id
-            ).update(slot_id=new_slot.pk, updated_at=now)
-            if moved != 1:
-                raise Conflict(_("This appointment has already changed."), code="stale")
+            Appointment.objects.filter(pk=appointment.pk).update(
+                slot_id=new_slot.pk, updated_at=now
+            )
             Slot.objects.filter(pk=old_slot_id, status=SlotStatus.BOOKED).update(
                 status=SlotStatus.FREE
             )

@@ -19,8 +19,11 @@ def _next_night_run() -> datetime:
 @task()
 def extend_slot_horizon() -> dict[str, int]:
     """Keep every practitioner's slots materialised over the rolling horizon, nightly."""
-    result = services.generate_horizon()
-    schedule_horizon_extension()
+    try:
+        result = services.generate_horizon()
+    finally:
+        # Whatever happened tonight, tomorrow's run is queued.
+        schedule_horizon_extension()
     return {"created": result.created, "deleted": result.deleted}
 
 

@@ -293,3 +293,65 @@ def test_bad_credentials_give_one_answer(cast: Cast, credentials: dict[str, str]
         "message": "Incorrect email or password.",
         "fields": {},
     }
+
+
+def test_nul_bytes_are_422_not_500(cast: Cast, laval_week: list[Slot]) -> None:
+    assert (
+        Api().post("/auth/token", {"email": "a\x00b@example.test", "password": "x"}).status_code
+        == 422
+    )
+    marie = Api(cast.marie, language="en")
+    response = marie.post("/appointments", {"slot_id": laval_week[0].pk, "reason": "toux\x00"})
+    assert response.status_code == 422
+    assert (
+        response.json()["error"]["fields"]["reason"]
+        == "This text contains a character that is not allowed."
+    )
+    assert not Appointment.objects.exists()
+
+
+def test_a_malformed_authorization_header_is_refused_everywhere(cast: Cast) -> None:
+    token = Api(cast.marie).headers["HTTP_AUTHORIZATION"].split(" ", 1)[1]
+    for header in (f"Bearer  {token}", f"Bearer {token} ", f"Token {token}", "Bearer"):
+        client = Api()
+        client.headers["HTTP_AUTHORIZATION"] = header
+        assert (
+            client.get("/appointments").status_code
+            == client.get("/availability", near="Laval").status_code
+        )
+
+
+def test_staff_without_a_patient_record_can_search(cast: Cast, laval_week: list[Slot]) -> None:
+    response = Api(cast.sophie).get("/availability", near="Laval")
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 5
+
+
+def test_the_holder_still_sees_their_held_slot_and_others_do_not(
+    cast: Cast, laval_week: list[Slot]
+) -> None:
+    held = laval_week[0].pk
+    assert Api(cast.marie).post(f"/slots/{held}/hold").status_code == 200
+
+    def ids(api: Api) -> list[int]:
+        return [r["id"] for r in api.get("/availability", near="Laval").json()["results"]]
+
+    assert held in ids(Api(cast.marie))
+    assert held not in ids(Api(cast.paul))
+    assert held not in ids(Api())
+
+
+def test_hold_for_a_dependant_uses_a_query_parameter(cast: Cast) -> None:
+    child_slot = make_slot(
+        cast.nurse_diane, local(2026, 11, 25, 10, 0), appointment_type="child_0_5"
+    )
+    marie = Api(cast.marie)
+    assert marie.post(f"/slots/{child_slot.pk}/hold").status_code == 422  # Marie is not 0-5
+    assert marie.post(f"/slots/{child_slot.pk}/hold?patient_id={cast.lea.pk}").status_code == 200
+
+
+def test_inactive_practitioners_slots_are_not_offered(cast: Cast, laval_week: list[Slot]) -> None:
+    cast.nurse_diane.is_active = False
+    cast.nurse_diane.save()
+    results = Api().get("/availability", near="Laval", radius_km=50).json()["results"]
+    assert cast.nurse_diane.pk not in {r["practitioner"]["id"] for r in results}

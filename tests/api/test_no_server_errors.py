@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rdv.scheduling.models import Appointment
-from tests.conftest import Api, Cast
+from rdv.scheduling.models import Appointment, Slot
+from tests.conftest import Api, Cast, local, make_slot
 
 anything = st.one_of(
     st.text(max_size=30),
@@ -81,10 +81,23 @@ path_ids = st.one_of(
 
 
 @fuzz
-@given(body=bodies, target=path_ids)
-def test_patient_writes_never_fail_with_a_server_error(cast: Cast, body: str, target: str) -> None:
+@given(body=bodies, target=path_ids, real=st.booleans())
+def test_patient_writes_never_fail_with_a_server_error(
+    cast: Cast, body: str, target: str, real: bool
+) -> None:
+    """Against real slots and appointments too, so requests get past "not found"."""
+    slot = (
+        make_slot(cast.dr_roy, local(2026, 11, 25, 9, 0))
+        if not Slot.objects.exists()
+        else Slot.objects.first()
+    )
+    assert slot is not None
     marie = Api(cast.marie)
+    if real:
+        body = body.replace('"slot_id": ', f'"slot_id": {slot.pk}, "x": ', 1)
+        target = str(slot.pk)
     safe_target = target.replace("/", "").replace("?", "").replace("#", "") or "1"
+    before: dict[str, int] = {"/appointments": Appointment.objects.count()}
     for path in (
         "/appointments",
         f"/slots/{safe_target}/hold",
@@ -93,7 +106,9 @@ def test_patient_writes_never_fail_with_a_server_error(cast: Cast, body: str, ta
     ):
         response = marie.post(path, raw=body)
         assert response.status_code < 500, (path, body, response.content)
-    assert not Appointment.objects.exists()
+        if response.status_code >= 400:
+            assert Appointment.objects.count() == before.get(path, Appointment.objects.count())
+        before = {p: Appointment.objects.count() for p in ("/appointments",)}
 
 
 @pytest.mark.parametrize(
@@ -120,3 +135,19 @@ def test_ids_beyond_the_database_range_are_404_or_422(cast: Cast, huge: int) -> 
     assert marie.post("/appointments", {"slot_id": huge}).status_code in (404, 422)
     assert marie.post(f"/slots/{huge}/hold").status_code in (404, 422)
     assert marie.get("/appointments", patient_id=huge).status_code in (404, 422)
+    assert marie.post(f"/appointments/{huge}/cancel").status_code in (404, 422)
+    assert marie.post(f"/appointments/{huge}/reschedule", {"slot_id": huge}).status_code in (
+        404,
+        422,
+    )
+
+
+@fuzz
+@given(
+    body=st.dictionaries(st.sampled_from(["email", "password"]), json_values, max_size=2).map(
+        json.dumps
+    )
+    | st.text(max_size=40)
+)
+def test_sign_in_never_fails_with_a_server_error(cast: Cast, body: str) -> None:
+    assert Api().post("/auth/token", raw=body).status_code < 500

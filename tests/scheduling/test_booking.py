@@ -240,3 +240,32 @@ def test_reschedule_to_a_slot_reserved_for_others_is_not_found(cast: Cast) -> No
         services.reschedule_appointment(
             user=cast.paul, appointment_id=appointment.pk, new_slot_id=reserved.pk
         )
+
+
+def test_slots_of_an_inactive_practitioner_or_clinic_cannot_be_booked(
+    cast: Cast, wednesday_slot: Slot
+) -> None:
+    cast.dr_roy.is_active = False
+    cast.dr_roy.save()
+    with pytest.raises(NotFound):
+        services.book_appointment(user=cast.marie, slot_id=wednesday_slot.pk)
+    cast.dr_roy.is_active = True
+    cast.dr_roy.save()
+    cast.laval.is_active = False
+    cast.laval.save()
+    with pytest.raises(NotFound):
+        services.hold_slot(user=cast.marie, slot_id=wednesday_slot.pk)
+    assert not Appointment.objects.exists()
+
+
+def test_booking_releases_the_accounts_other_hold(cast: Cast, wednesday_slot: Slot) -> None:
+    other = make_slot(cast.dr_roy, local(2026, 11, 25, 11, 0))
+    services.hold_slot(user=cast.marie, slot_id=other.pk)
+    services.book_appointment(user=cast.marie, slot_id=wednesday_slot.pk)
+    assert services.book_appointment(user=cast.paul, slot_id=other.pk).patient == cast.paul_self
+
+
+def test_withdrawn_slot_cannot_be_booked(cast: Cast, wednesday_slot: Slot) -> None:
+    Slot.objects.filter(pk=wednesday_slot.pk).update(status=SlotStatus.WITHDRAWN)
+    with pytest.raises(NotFound):
+        services.book_appointment(user=cast.marie, slot_id=wednesday_slot.pk)

@@ -35,7 +35,7 @@ def patients(count: int) -> list[User]:
     return users
 
 
-def race(attempts: list[Callable[[], None]]) -> tuple[int, int, list[BaseException]]:
+def race(attempts: list[Callable[[], object]]) -> tuple[int, int, list[BaseException]]:
     """Start every attempt at once; count wins, clean refusals, and anything else."""
     barrier = threading.Barrier(len(attempts))
     gate = threading.BoundedSemaphore(MAX_OPEN_CONNECTIONS)
@@ -43,7 +43,7 @@ def race(attempts: list[Callable[[], None]]) -> tuple[int, int, list[BaseExcepti
     outcome = {"won": 0, "refused": 0}
     unexpected: list[BaseException] = []
 
-    def run(attempt: Callable[[], None]) -> None:
+    def run(attempt: Callable[[], object]) -> None:
         barrier.wait()
         with gate:
             try:
@@ -116,7 +116,7 @@ def test_moves_and_bookings_racing_never_double_book() -> None:
     appointments = [
         services.book_appointment(user=u, slot_id=s.pk) for u, s in zip(movers, old, strict=True)
     ]
-    attempts: list[Callable[[], None]] = [
+    attempts: list[Callable[[], object]] = [
         lambda u=u, a=a, s=s: services.reschedule_appointment(  # type: ignore[misc]
             user=u, appointment_id=a.pk, new_slot_id=s.pk
         )
@@ -137,3 +137,31 @@ def test_moves_and_bookings_racing_never_double_book() -> None:
     assert len(active) == len(set(active))
     booked = set(Slot.objects.filter(status=SlotStatus.BOOKED).values_list("pk", flat=True))
     assert booked == set(active)
+
+
+def test_cancel_and_reschedule_racing_leave_slots_and_appointments_consistent() -> None:
+    """Each round, the same patient cancels and moves one appointment at the same moment."""
+    practitioner = PractitionerFactory.create()
+    start = local(2026, 11, 27, 9, 0)
+    for round_ in range(8):
+        user = patients(1)[0]
+        old = make_slot(practitioner, start + timedelta(hours=round_))
+        new = make_slot(practitioner, start + timedelta(hours=round_, minutes=30))
+        appointment = services.book_appointment(user=user, slot_id=old.pk)
+        _, _, unexpected = race(
+            [
+                lambda u=user, a=appointment: services.cancel_appointment(  # type: ignore[misc]
+                    user=u, appointment_id=a.pk
+                ),
+                lambda u=user, a=appointment, s=new: services.reschedule_appointment(  # type: ignore[misc]
+                    user=u, appointment_id=a.pk, new_slot_id=s.pk
+                ),
+            ]
+        )
+        assert [type(e).__name__ for e in unexpected] in ([], ["Conflict"])
+        for slot in (old, new):
+            slot.refresh_from_db()
+            active = Appointment.objects.filter(slot=slot).exclude(
+                status=AppointmentStatus.CANCELLED
+            )
+            assert (slot.status == SlotStatus.BOOKED) == active.exists(), (round_, slot.pk)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import date, time, timedelta
 
 import pytest
+from django.db import DatabaseError
 
 from rdv.core import clock
 from rdv.scheduling import services
@@ -114,3 +115,53 @@ def test_horizon_covers_every_active_practitioner(
         cast.dr_roy.pk,
         cast.montreal_doctor.pk,
     }
+
+
+def test_stale_slot_with_a_cancelled_appointment_is_withdrawn_not_deleted(cast: Cast) -> None:
+    rule = RuleFactory.create(
+        practitioner=cast.dr_roy, weekday=1, start_time=time(9), end_time=time(10), slot_minutes=30
+    )
+    generate(cast, days=7)
+    first = Slot.objects.get(start=local(2026, 11, 24, 9, 0))
+    appointment = services.book_appointment(user=cast.marie, slot_id=first.pk)
+    services.cancel_appointment(user=cast.marie, appointment_id=appointment.pk)
+
+    AvailabilityRule.objects.filter(pk=rule.pk).update(slot_minutes=20)
+    generate(cast, days=7)
+
+    first.refresh_from_db()
+    assert first.status == SlotStatus.WITHDRAWN
+    assert Appointment.objects.get().slot_id == first.pk  # history intact
+    live = sorted(
+        s.start.astimezone(clock.LOCAL_TZ).time()
+        for s in Slot.objects.exclude(status=SlotStatus.WITHDRAWN)
+    )
+    # The new 09:00 slot overlaps the withdrawn one, which no longer counts.
+    assert live == [time(9, 0), time(9, 20), time(9, 40)]
+
+
+def test_inactive_clinic_gets_no_new_slots(cast: Cast) -> None:
+    RuleFactory.create(practitioner=cast.dr_roy, weekday=1)
+    cast.laval.is_active = False
+    cast.laval.save()
+    assert generate(cast, days=7).created == 0
+
+
+def test_one_practitioners_failure_does_not_stop_the_horizon(
+    cast: Cast, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    RuleFactory.create(practitioner=cast.dr_roy, weekday=1)
+    RuleFactory.create(practitioner=cast.montreal_doctor, weekday=2)
+    real = services.generate_slots
+
+    def failing_for_roy(
+        *, practitioner_id: int, first_day: date, last_day: date
+    ) -> services.GenerationResult:
+        if practitioner_id == cast.dr_roy.pk:
+            raise DatabaseError("disk full")
+        return real(practitioner_id=practitioner_id, first_day=first_day, last_day=last_day)
+
+    monkeypatch.setattr(services, "generate_slots", failing_for_roy)
+    result = services.generate_horizon(days=7)
+    assert result.created == 6
+    assert set(Slot.objects.values_list("practitioner_id", flat=True)) == {cast.montreal_doctor.pk}

@@ -14,12 +14,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import signal
-import subprocess
+import subprocess  # nosec B404
 import sys
 import time
 from types import FrameType
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from rdv.scheduling.tasks import schedule_horizon_extension
@@ -35,7 +36,8 @@ def _die_with_parent() -> None:
 
 
 def _start(command: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(  # noqa: S603 (fixed argument lists, no shell)
+    # Fixed argument lists built from sys.executable, no shell.
+    return subprocess.Popen(  # noqa: S603  # nosec B603
         command,
         start_new_session=True,
         preexec_fn=_die_with_parent,  # noqa: PLW1509
@@ -74,7 +76,8 @@ class Command(BaseCommand):
             # collide between two servers on one machine (tests, benchmarks, make run).
             "--no-control-socket",
         ]
-        worker_cmd = [python, "manage.py", "db_worker", "--interval", "1", "--no-startup-delay"]
+        manage = str(settings.BASE_DIR / "manage.py")
+        worker_cmd = [python, manage, "db_worker", "--interval", "1", "--no-startup-delay"]
         stopping = False
 
         def stop(signum: int, frame: FrameType | None) -> None:
@@ -98,6 +101,7 @@ class Command(BaseCommand):
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 child.kill()
+                child.wait()
         clean_exits = (0, -signal.SIGTERM, -signal.SIGINT)
         names = ("web", "worker")
         failed = [
