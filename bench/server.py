@@ -36,9 +36,17 @@ class AppServer:
     """`with AppServer(...) as server:` starts the app and always stops it on exit."""
 
     def __init__(
-        self, root: Path, database_url: str, log_path: Path, workers: int, threads: int
+        self,
+        root: Path,
+        database_url: str,
+        log_path: Path,
+        *,
+        workers: int,
+        threads: int,
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         self.root = root
+        self.extra_env = extra_env or {}
         self.database_url = database_url
         self.log_path = log_path
         self.workers = workers
@@ -74,7 +82,7 @@ class AppServer:
             "--threads",
             str(self.threads),
         ]
-        env = {**os.environ, "DATABASE_URL": self.database_url}
+        env = {**os.environ, "DATABASE_URL": self.database_url, **self.extra_env}
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(  # noqa: S603 (fixed argv: this interpreter and manage.py)
                 command,

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "rdv.clinics",
     "rdv.patients",
     "rdv.scheduling",
+    "rdv.audit",
     "rdv.web",
 ]
 
@@ -62,6 +63,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "rdv.audit.context.middleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -156,6 +158,14 @@ SEARCH_MAX_RADIUS_KM = env_int("SEARCH_MAX_RADIUS_KM", 200, minimum=1)
 SEARCH_MAX_DAYS = env_int("SEARCH_MAX_DAYS", 90, minimum=1)
 SEARCH_MAX_AHEAD_DAYS = env_int("SEARCH_MAX_AHEAD_DAYS", 730, minimum=1)
 
+# --- Audit log ------------------------------------------------------------------------
+# Only a benchmark may turn auditing off, and never in production (checked below).
+AUDIT_ENABLED = env_bool("AUDIT_ENABLED", default=True)
+# Chain heads are written here, outside the database; in production, a path on storage
+# the database host cannot rewrite (docs/security.md).
+AUDIT_ANCHOR_PATH = env_str("AUDIT_ANCHOR_PATH", str(VAR_DIR / "audit-anchors.log"))
+AUDIT_ANCHOR_MINUTES = env_int("AUDIT_ANCHOR_MINUTES", 10, minimum=1)
+
 # --- HTTP hardening -------------------------------------------------------------------
 # No inline script or style anywhere: what a page needs comes from our own static files,
 # or carries the per-request nonce.
@@ -216,6 +226,8 @@ def _refuse_unsafe_production() -> None:
         raise ImproperlyConfigured(
             "Production runs on PostgreSQL; set ALLOW_SQLITE_IN_PRODUCTION=true to override."
         )
+    if not AUDIT_ENABLED:
+        raise ImproperlyConfigured("The audit log cannot be disabled in production.")
     if not FIELD_ENCRYPTION_KEYS or len(BLIND_INDEX_KEY) < 40:
         raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS and BLIND_INDEX_KEY are required.")
 

@@ -8,9 +8,12 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from rdv.accounts.models import ApiToken, User, normalise_email
+from rdv.audit import services as audit
+from rdv.audit.models import Outcome
 from rdv.core import clock
 from rdv.core.errors import NotAuthenticated
 
@@ -30,15 +33,18 @@ def issue_api_token(*, email: str, password: str) -> str:
     """
     user = authenticate(username=normalise_email(email), password=password)
     if user is None or not user.is_active:
+        audit.record("auth.token", actor=None, outcome=Outcome.FAILURE)
         raise NotAuthenticated(_("Incorrect email or password."), code="bad_credentials")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     issued = clock.now()
-    ApiToken.objects.create(
-        user=user,
-        digest=_digest(token),
-        created_at=issued,
-        expires_at=issued + timedelta(days=settings.API_TOKEN_TTL_DAYS),
-    )
+    with transaction.atomic():
+        ApiToken.objects.create(
+            user=user,
+            digest=_digest(token),
+            created_at=issued,
+            expires_at=issued + timedelta(days=settings.API_TOKEN_TTL_DAYS),
+        )
+        audit.record("auth.token", actor=user)
     return token
 
 

@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from rdv.accounts.models import User
+from rdv.audit import services as audit
 from rdv.clinics.models import Practitioner
 from rdv.core import clock
 from rdv.core.errors import Conflict, NotFound, SlotUnavailable, ValidationError
@@ -319,9 +320,19 @@ def book_appointment(
                 created_at=now,
                 updated_at=now,
             )
+            audit.record("appointment.book", actor=user, subject=_subject(appointment, slot))
     except IntegrityError as exc:
         raise SlotUnavailable() from exc
     return appointment
+
+
+def _subject(appointment: Appointment, slot: Slot) -> audit.Subject:
+    return audit.Subject(
+        object_type="appointment",
+        object_id=str(appointment.pk),
+        patient_id=appointment.patient_id,
+        clinic_id=slot.clinic_id,
+    )
 
 
 def _check_cutoff(appointment: Appointment, now: datetime) -> None:
@@ -379,6 +390,9 @@ def cancel_appointment(*, user: User, appointment_id: int, reason: str = "") -> 
         Slot.objects.filter(pk=appointment.slot_id, status=SlotStatus.BOOKED).update(
             status=SlotStatus.FREE
         )
+        audit.record(
+            "appointment.cancel", actor=user, subject=_subject(appointment, appointment.slot)
+        )
     appointment.refresh_from_db()
     return appointment
 
@@ -420,6 +434,7 @@ def reschedule_appointment(*, user: User, appointment_id: int, new_slot_id: int)
             Slot.objects.filter(pk=old_slot_id, status=SlotStatus.BOOKED).update(
                 status=SlotStatus.FREE
             )
+            audit.record("appointment.move", actor=user, subject=_subject(appointment, new_slot))
     except IntegrityError as exc:
         raise SlotUnavailable() from exc
     appointment.refresh_from_db()

@@ -165,3 +165,28 @@ def test_cancel_and_reschedule_racing_leave_slots_and_appointments_consistent() 
                 status=AppointmentStatus.CANCELLED
             )
             assert (slot.status == SlotStatus.BOOKED) == active.exists(), (round_, slot.pk)
+
+
+def test_concurrent_bookings_keep_the_audit_chain_whole() -> None:
+    from rdv.audit.models import AuditEntry  # noqa: PLC0415
+    from rdv.audit.queries import verify_chain  # noqa: PLC0415
+
+    practitioner = PractitionerFactory.create()
+    start = local(2026, 11, 28, 9, 0)
+    slots = [
+        make_slot(practitioner, start + timedelta(minutes=15 * i), minutes=15) for i in range(10)
+    ]
+    users = patients(40)
+    won, _, unexpected = race(
+        [
+            lambda u=u, s=s: services.book_appointment(user=u, slot_id=s.pk)  # type: ignore[misc]
+            for u, s in zip(users, slots * 4, strict=True)
+        ]
+    )
+    assert unexpected == []
+    assert won == 10
+    assert AuditEntry.objects.filter(action="appointment.book").count() == 10
+    assert list(AuditEntry.objects.order_by("seq").values_list("seq", flat=True)) == list(
+        range(1, 11)
+    )
+    assert verify_chain().ok

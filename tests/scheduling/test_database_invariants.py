@@ -108,7 +108,10 @@ def test_overlap_guard_survives_table_rebuilds(cast: Cast) -> None:
             assert cursor.fetchone() == (1,)
         return
     with connection.cursor() as cursor:
-        cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
+        cursor.execute(
+            "SELECT name FROM sqlite_master"
+            " WHERE type = 'trigger' AND name LIKE 'slot%' ORDER BY name"
+        )
         assert [r[0] for r in cursor.fetchall()] == [
             "slot_no_overlap_insert",
             "slot_no_overlap_update",

@@ -1,0 +1,30 @@
+"""Anchoring the audit chain periodically, run by the task worker."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django_tasks import task
+from django_tasks_db.models import DBTaskResult
+
+from rdv.audit.anchors import write_anchor
+from rdv.core import clock
+
+
+@task()
+def anchor_audit_head() -> int | None:
+    """Write the chain head outside the database, then queue the next run."""
+    try:
+        anchor = write_anchor()
+    finally:
+        schedule_anchoring(delay=timedelta(minutes=settings.AUDIT_ANCHOR_MINUTES))
+    return anchor.seq if anchor else None
+
+
+def schedule_anchoring(*, delay: timedelta = timedelta(0)) -> None:
+    """Keep exactly one future run queued (safe to call at every start)."""
+    pending = DBTaskResult.objects.filter(task_path=anchor_audit_head.module_path, status="READY")
+    if pending.exists():
+        return
+    anchor_audit_head.using(run_after=clock.now() + delay).enqueue()
