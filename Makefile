@@ -44,11 +44,13 @@ run: messages demo
 test: test-sqlite test-postgres
 
 test-sqlite: $(VENV)/.dev-installed secrets messages
+	scripts/ensure_redis.sh
 	$(MANAGE) collectstatic --noinput -v0
 	DATABASE_URL=sqlite:///$(CURDIR)/var/test-main.sqlite3 $(PY) -m pytest $(PYTEST_ARGS)
 
 test-postgres: $(VENV)/.dev-installed secrets messages
 	scripts/ensure_postgres.sh
+	scripts/ensure_redis.sh
 	$(MANAGE) collectstatic --noinput -v0
 	DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} $(PY) -m pytest $(PYTEST_ARGS)
 

@@ -158,6 +158,28 @@ SEARCH_MAX_RADIUS_KM = env_int("SEARCH_MAX_RADIUS_KM", 200, minimum=1)
 SEARCH_MAX_DAYS = env_int("SEARCH_MAX_DAYS", 90, minimum=1)
 SEARCH_MAX_AHEAD_DAYS = env_int("SEARCH_MAX_AHEAD_DAYS", 730, minimum=1)
 
+# --- Cache and abuse limits ---------------------------------------------------------
+# Redis when configured (shared by every app server); otherwise each process counts on
+# its own, which is enough for the embedded mode.
+REDIS_URL = env_str("REDIS_URL", "")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+# scope=rate, rate as count/period with period s, m, h or d (django-ratelimit syntax).
+RATE_LIMITS = dict(
+    item.split("=", 1)
+    for item in env_list(
+        "RATE_LIMITS",
+        "signin=10/m,token=10/m,signup=5/h,hold=30/m,book=20/m,search=120/m",
+    )
+)
+RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", default=True)
+RATELIMIT_FAIL_OPEN = True  # see rdv/api/limits.py
+
 # --- Audit log ------------------------------------------------------------------------
 # Only a benchmark may turn auditing off, and never in production (checked below).
 AUDIT_ENABLED = env_bool("AUDIT_ENABLED", default=True)

@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from hypothesis import HealthCheck, settings
@@ -60,6 +61,13 @@ def frozen_clock() -> Iterator[datetime]:
 def fast_password_hashing(settings: Any) -> None:
     # Argon2 is deliberately slow; the suite creates hundreds of users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def rate_limits(request: pytest.FixtureRequest, settings: Any) -> None:
+    """A fresh cache per test; limits only where a test is about them (marker)."""
+    cache.clear()
+    settings.RATELIMIT_ENABLE = request.node.get_closest_marker("rate_limits") is not None
 
 
 def on_postgres() -> bool:

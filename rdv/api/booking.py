@@ -9,6 +9,7 @@ from ninja import Query, Router, Status
 
 from rdv.accounts.models import User
 from rdv.api.auth import BearerToken, optional_user, request_user
+from rdv.api.limits import limit
 from rdv.api.places import place_or_error
 from rdv.api.schemas import (
     AppointmentClinicOut,
@@ -46,6 +47,7 @@ ERRORS = {
     404: ErrorEnvelope,
     409: ErrorEnvelope,
     422: ErrorEnvelope,
+    429: ErrorEnvelope,
 }
 
 
@@ -153,11 +155,18 @@ def _slot_out(found: FoundSlot) -> SlotOut:
 
 @router.get(
     "/availability",
-    response={200: AvailabilityOut, 401: ErrorEnvelope, 404: ErrorEnvelope, 422: ErrorEnvelope},
+    response={
+        200: AvailabilityOut,
+        401: ErrorEnvelope,
+        404: ErrorEnvelope,
+        422: ErrorEnvelope,
+        429: ErrorEnvelope,
+    },
 )
 def availability(request: HttpRequest, params: Query[AvailabilityParams]) -> AvailabilityOut:
     """Free slots near a place: earliest first, then nearest. Anonymous visitors see public
     slots; a signed-in patient also sees slots reserved for their family doctor's patients."""
+    limit(request, "search")
     query = _availability_query(params, optional_user(request))
     page = search_availability(query)
     return AvailabilityOut(
@@ -171,6 +180,7 @@ def availability(request: HttpRequest, params: Query[AvailabilityParams]) -> Ava
 @router.post("/slots/{slot_id}/hold", auth=BearerToken(), response={200: HoldOut, **ERRORS})
 def hold(request: HttpRequest, slot_id: int, patient_id: int | None = None) -> HoldOut:
     """Hold a slot for a few minutes while the patient confirms (`patient_id`: a dependant)."""
+    limit(request, "hold")
     held = services.hold_slot(user=request_user(request), slot_id=slot_id, patient_id=patient_id)
     return HoldOut(slot_id=held.slot_id, expires_at=local(held.expires_at))
 
@@ -214,6 +224,7 @@ def _reloaded(user: User, appointment_id: int) -> AppointmentOut:
 @router.post("/appointments", auth=BearerToken(), response={201: AppointmentOut, **ERRORS})
 def book(request: HttpRequest, payload: BookIn) -> Status[AppointmentOut]:
     """Book a slot (201), or 409 if someone else got it first."""
+    limit(request, "book")
     user = request_user(request)
     appointment = services.book_appointment(
         user=user, slot_id=payload.slot_id, patient_id=payload.patient_id, reason=payload.reason

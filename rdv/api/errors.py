@@ -77,9 +77,13 @@ def install(api: NinjaAPI) -> None:
     @api.exception_handler(DomainError)
     def domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
         fields = {exc.field: str(exc.message)} if exc.field else None
-        return api.create_response(
+        response = api.create_response(
             request, error_body(exc.code, str(exc.message), fields), status=exc.status
         )
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            response["Retry-After"] = str(int(retry_after))
+        return response
 
     @api.exception_handler(NinjaValidationError)
     def validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
