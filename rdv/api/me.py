@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Field, Query, Router, Schema
 
 from rdv.accounts.models import User
 from rdv.api.auth import BearerToken, request_user
@@ -26,10 +26,16 @@ class AccessOut(Schema):
     patient_first_name: str | None
 
 
-@router.get("/me/access-log", response={200: list[AccessOut], 401: ErrorEnvelope})
-def access_log(request: HttpRequest, limit: int = 100) -> list[AccessOut]:
+class AccessLogQuery(Schema):
+    limit: int = Field(100, ge=1, le=500)
+
+
+@router.get(
+    "/me/access-log", response={200: list[AccessOut], 401: ErrorEnvelope, 422: ErrorEnvelope}
+)
+def access_log(request: HttpRequest, params: Query[AccessLogQuery]) -> list[AccessOut]:
     """Who, at which clinic, viewed or changed the files of the people I manage (Law 25)."""
-    entries = list(access_log_for(request_user(request))[: max(1, min(limit, 500))])
+    entries = list(access_log_for(request_user(request))[: params.limit])
     staff = User.objects.in_bulk({e.actor_id for e in entries if e.actor_id is not None})
     clinics = Clinic.objects.in_bulk({e.clinic_id for e in entries if e.clinic_id is not None})
     patients = Patient.objects.in_bulk({e.patient_id for e in entries if e.patient_id is not None})
