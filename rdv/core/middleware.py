@@ -19,3 +19,25 @@ def permissions_policy(
         return response
 
     return middleware
+
+
+def staff_idle_timeout(
+    get_response: Callable[[HttpRequest], HttpResponse],
+) -> Callable[[HttpRequest], HttpResponse]:
+    """Staff sessions end after STAFF_IDLE_TIMEOUT_SECONDS without a request (sliding).
+
+    Clinic staff work on shared front-desk computers: an abandoned session must not stay
+    open on a screen full of patients.
+    """
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if (
+            user is not None
+            and user.is_authenticated
+            and (user.is_staff or user.memberships.exists())
+        ):
+            request.session.set_expiry(settings.STAFF_IDLE_TIMEOUT_SECONDS)
+        return get_response(request)
+
+    return middleware
