@@ -5,7 +5,7 @@ from django.http import HttpRequest
 from ninja import NinjaAPI, Router
 
 from rdv.accounts.services import issue_api_token
-from rdv.api import booking, errors, me, places
+from rdv.api import booking, errors, me, places, staff
 from rdv.api.schemas import ErrorEnvelope, TokenIn, TokenOut
 
 api = NinjaAPI(
@@ -32,3 +32,4 @@ api.add_router("/auth", auth_router)
 api.add_router("", places.router)
 api.add_router("", booking.router)
 api.add_router("", me.router)
+api.add_router("", staff.router)

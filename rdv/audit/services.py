@@ -31,7 +31,10 @@ class Subject:
 def default_role(actor: User | None) -> str:
     if actor is None:
         return "anonymous"
-    return "platform_admin" if actor.is_staff else "patient"
+    if actor.is_staff:
+        return "platform_admin"
+    # Outside one clinic's context (e.g. signing in), clinic staff act as "staff".
+    return "staff" if actor.memberships.exists() else "patient"
 
 
 def record(

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rdv.clinics.models import Clinic
+from django.utils.translation import gettext_lazy as _
+
+from rdv.accounts.models import User
+from rdv.clinics.models import Clinic, Membership
+from rdv.core.errors import NotFound
 from rdv.core.geo import bounding_box, distance_km
 
 MAX_CLINICS_PER_SEARCH = 300
@@ -48,3 +52,28 @@ def clinics_near(
     )
     clinics = Clinic.objects.in_bulk(list(distances))
     return [NearbyClinic(clinic=clinics[pk], distance_km=d) for pk, d in distances.items()]
+
+
+@dataclass(frozen=True)
+class StaffContext:
+    """A staff member acting for one clinic: every staff query is scoped by it."""
+
+    user: User
+    clinic: Clinic
+    role: str
+
+
+def staff_context(user: User, clinic_id: int) -> StaffContext:
+    """The one door to a clinic's data: the user's membership of that clinic, or 404.
+
+    A clinic the user does not belong to is "not found", exactly like one that does not
+    exist, so staff of one clinic learn nothing about another.
+    """
+    membership = (
+        Membership.objects.select_related("clinic")
+        .filter(user=user, clinic_id=clinic_id, clinic__is_active=True)
+        .first()
+    )
+    if membership is None:
+        raise NotFound(_("Clinic not found."), code="clinic_not_found")
+    return StaffContext(user=user, clinic=membership.clinic, role=membership.role)

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from rdv.accounts.models import User
 from rdv.clinics.models import Clinic, Practitioner, PractitionerLanguage
-from rdv.clinics.queries import clinic_distances
+from rdv.clinics.queries import StaffContext, clinic_distances
 from rdv.core import clock
 from rdv.core.errors import NotFound
 from rdv.core.geo import Place
+from rdv.patients.models import Patient
 from rdv.scheduling.models import Appointment
 
 
@@ -217,3 +218,38 @@ def _as_utc(value: datetime | str) -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+# --- Clinic staff (always through a StaffContext) ---------------------------------------
+
+
+def clinic_appointments(ctx: StaffContext) -> QuerySet[Appointment]:
+    return (
+        Appointment.objects.filter(slot__clinic=ctx.clinic)
+        .select_related("slot", "slot__practitioner", "patient")
+        .order_by("slot__start", "pk")
+    )
+
+
+def clinic_day(ctx: StaffContext, day: date) -> QuerySet[Appointment]:
+    start, end = clock.local_day_bounds(day, day)
+    return clinic_appointments(ctx).filter(slot__start__gte=start, slot__start__lt=end)
+
+
+def clinic_appointment(ctx: StaffContext, appointment_id: int) -> Appointment:
+    found = clinic_appointments(ctx).filter(pk=appointment_id).first()
+    if found is None:
+        raise NotFound(_("Appointment not found."), code="appointment_not_found")
+    return found
+
+
+def clinic_patient(ctx: StaffContext, patient_id: int) -> Patient:
+    """A patient known to this clinic: booked there, or registered with one of its doctors."""
+    known = Patient.objects.filter(
+        Q(appointments__slot__clinic=ctx.clinic) | Q(family_doctor__clinic=ctx.clinic),
+        pk=patient_id,
+    ).distinct()
+    found = known.first()
+    if found is None:
+        raise NotFound(_("Patient not found."), code="patient_not_found")
+    return found

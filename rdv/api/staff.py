@@ -1,0 +1,121 @@
+"""Clinic staff endpoints: everything under /clinics/{clinic_id}/, through one door.
+
+Each handler first turns (user, clinic_id) into a StaffContext, which answers 404 for a
+clinic the user does not belong to; every object is then looked up inside that clinic.
+tests/security/test_clinic_isolation.py walks every route here with another clinic's ids.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from django.http import HttpRequest
+from ninja import Field, Query, Router, Schema
+
+from rdv.api.auth import BearerToken, request_user
+from rdv.api.schemas import ErrorEnvelope, local
+from rdv.clinics import services
+from rdv.clinics.models import Practitioner
+from rdv.clinics.queries import staff_context
+from rdv.patients.models import Patient
+from rdv.scheduling.models import Appointment
+
+router = Router(tags=["clinic staff"], auth=BearerToken())
+# Ids are checked against the database's 64-bit range before any lookup.
+ObjectId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+ERRORS = {401: ErrorEnvelope, 404: ErrorEnvelope, 422: ErrorEnvelope}
+
+
+class StaffPractitionerOut(Schema):
+    id: int
+    display_name: str
+    profession: str
+    is_active: bool
+
+
+class StaffPatientOut(Schema):
+    id: int
+    first_name: str
+    last_name: str
+    date_of_birth: date
+
+
+class StaffAppointmentOut(Schema):
+    id: int
+    status: str
+    start: datetime
+    end: datetime
+    type: str
+    reason: str
+    practitioner: StaffPractitionerOut
+    patient: StaffPatientOut
+
+
+class DayQuery(Schema):
+    date: date
+
+
+def _practitioner_out(practitioner: Practitioner) -> StaffPractitionerOut:
+    return StaffPractitionerOut(
+        id=practitioner.pk,
+        display_name=practitioner.display_name,
+        profession=practitioner.profession,
+        is_active=practitioner.is_active,
+    )
+
+
+def _patient_out(patient: Patient) -> StaffPatientOut:
+    return StaffPatientOut(
+        id=patient.pk,
+        first_name=patient.first_name,
+        last_name=patient.last_name,
+        date_of_birth=patient.date_of_birth,
+    )
+
+
+def _appointment_out(appointment: Appointment) -> StaffAppointmentOut:
+    return StaffAppointmentOut(
+        id=appointment.pk,
+        status=appointment.status,
+        start=local(appointment.slot.start),
+        end=local(appointment.slot.end),
+        type=appointment.slot.appointment_type,
+        reason=appointment.reason,
+        practitioner=_practitioner_out(appointment.slot.practitioner),
+        patient=_patient_out(appointment.patient),
+    )
+
+
+@router.get(
+    "/clinics/{clinic_id}/practitioners", response={200: list[StaffPractitionerOut], **ERRORS}
+)
+def practitioners(request: HttpRequest, clinic_id: ObjectId) -> list[StaffPractitionerOut]:
+    ctx = staff_context(request_user(request), clinic_id)
+    return [_practitioner_out(p) for p in ctx.clinic.practitioners.order_by("last_name", "pk")]
+
+
+@router.get("/clinics/{clinic_id}/agenda", response={200: list[StaffAppointmentOut], **ERRORS})
+def agenda(
+    request: HttpRequest, clinic_id: ObjectId, params: Query[DayQuery]
+) -> list[StaffAppointmentOut]:
+    """The clinic's appointments of one day (each patient shown is an audited read)."""
+    ctx = staff_context(request_user(request), clinic_id)
+    return [_appointment_out(a) for a in services.view_day(ctx, params.date)]
+
+
+@router.get(
+    "/clinics/{clinic_id}/appointments/{appointment_id}",
+    response={200: StaffAppointmentOut, **ERRORS},
+)
+def appointment(
+    request: HttpRequest, clinic_id: ObjectId, appointment_id: ObjectId
+) -> StaffAppointmentOut:
+    ctx = staff_context(request_user(request), clinic_id)
+    return _appointment_out(services.view_appointment(ctx, appointment_id))
+
+
+@router.get("/clinics/{clinic_id}/patients/{patient_id}", response={200: StaffPatientOut, **ERRORS})
+def patient(request: HttpRequest, clinic_id: ObjectId, patient_id: ObjectId) -> StaffPatientOut:
+    ctx = staff_context(request_user(request), clinic_id)
+    return _patient_out(services.view_patient(ctx, patient_id))

@@ -1,0 +1,148 @@
+"""Clinic isolation (DESIGN.md invariant 6), checked by walking every route.
+
+Signed in as staff of clinic A, every staff route is requested with clinic B's ids:
+each answer must be 404 with no byte of B's data. The routes come from the OpenAPI
+schema and Django's URL resolver, so a new staff route is walked automatically, and a new
+page that is not classified below fails the test until someone decides what it is.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from rdv.api.api import api
+from rdv.scheduling import services
+from rdv.scheduling.models import Appointment
+from tests.conftest import Api, Cast, local, make_slot
+
+STAFF_API = "/api/v1/clinics/{clinic_id}"
+# Django routes that are not staff routes, by the start of their path.
+NOT_STAFF = ("", "api/v1/", "gestion-plateforme/", "static/")
+
+
+def staff_operations() -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in api.get_openapi_schema()["paths"].items():
+        if path.startswith(STAFF_API):
+            for method, operation in item.items():
+                yield path, method, operation
+
+
+def django_routes(resolver: URLResolver | None = None, prefix: str = "") -> Iterator[str]:
+    for pattern in (resolver or get_resolver()).url_patterns:
+        route = prefix + str(pattern.pattern)
+        if isinstance(pattern, URLResolver):
+            yield from django_routes(pattern, route)
+        elif isinstance(pattern, URLPattern):
+            yield route
+
+
+@pytest.fixture
+def two_clinics(cast: Cast) -> dict[str, Any]:
+    """Each clinic has a booked appointment; B's has data that must never leak to A."""
+    a_slot = make_slot(cast.dr_roy, local(2026, 11, 25, 9, 0))
+    b_slot = make_slot(cast.montreal_doctor, local(2026, 11, 25, 9, 0))
+    a_appointment = services.book_appointment(user=cast.marie, slot_id=a_slot.pk, reason="toux")
+    b_appointment = services.book_appointment(
+        user=cast.paul, slot_id=b_slot.pk, reason="secret-of-b"
+    )
+    return {
+        "a": {
+            "clinic_id": cast.laval.pk,
+            "appointment_id": a_appointment.pk,
+            "patient_id": cast.marie_self.pk,
+            "practitioner_id": cast.dr_roy.pk,
+            "slot_id": a_slot.pk,
+            "date": "2026-11-25",
+        },
+        "b": {
+            "clinic_id": cast.montreal.pk,
+            "appointment_id": b_appointment.pk,
+            "patient_id": cast.paul_self.pk,
+            "practitioner_id": cast.montreal_doctor.pk,
+            "slot_id": b_slot.pk,
+            "date": "2026-11-25",
+        },
+        "b_secrets": ["secret-of-b", cast.montreal.name, "Paul", cast.montreal_doctor.last_name],
+    }
+
+
+def request(
+    client: Api, path: str, method: str, operation: dict[str, Any], ids: dict[str, Any]
+) -> Any:
+    names = re.findall(r"{(\w+)}", path)
+    unknown = [n for n in names if n not in ids]
+    assert not unknown, f"{path}: teach the isolation walk what {unknown} are"
+    url = path.removeprefix("/api/v1").format(**{n: ids[n] for n in names})
+    query = {
+        p["name"]: ids[p["name"]]
+        for p in operation.get("parameters", [])
+        if p["in"] == "query" and p.get("required") and p["name"] in ids
+    }
+    if method == "get":
+        return client.get(url, **query)
+    return client.post(url, {k: v for k, v in ids.items() if k.endswith("_id")})
+
+
+def test_the_walk_finds_the_staff_routes() -> None:
+    assert len(list(staff_operations())) >= 4
+
+
+def test_staff_of_a_get_404_and_nothing_of_b_on_every_staff_route(
+    cast: Cast, two_clinics: dict[str, Any]
+) -> None:
+    sophie = Api(cast.sophie, language="en")
+    a, b = two_clinics["a"], two_clinics["b"]
+    for path, method, operation in staff_operations():
+        # B's clinic altogether, then A's clinic with B's objects inside it.
+        for ids in (b, {**b, "clinic_id": a["clinic_id"]}):
+            if ids["clinic_id"] == a["clinic_id"] and "{" not in path.removeprefix(STAFF_API):
+                continue  # a route about the clinic itself: A's own data, not B's
+            response = request(sophie, path, method, operation, ids)
+            assert response.status_code == 404, (path, ids, response.content)
+            for secret in two_clinics["b_secrets"]:
+                assert secret.encode() not in response.content, (path, secret)
+
+
+def test_staff_of_a_reach_their_own_clinic_on_every_staff_route(
+    cast: Cast, two_clinics: dict[str, Any]
+) -> None:
+    """The positive control: the walk is not passing because the routes are broken."""
+    sophie = Api(cast.sophie)
+    for path, method, operation in staff_operations():
+        response = request(sophie, path, method, operation, two_clinics["a"])
+        assert response.status_code == 200, (path, response.content)
+
+
+def test_patients_cannot_use_staff_routes(cast: Cast, two_clinics: dict[str, Any]) -> None:
+    marie = Api(cast.marie)
+    for path, method, operation in staff_operations():
+        assert request(marie, path, method, operation, two_clinics["a"]).status_code == 404
+
+
+def test_every_django_route_is_classified() -> None:
+    unclassified = [r for r in django_routes() if not r.startswith(NOT_STAFF) and r != ""]
+    assert unclassified == [], "classify these routes: staff routes must join the walk"
+
+
+def test_staff_reads_of_patient_data_are_audited(cast: Cast, two_clinics: dict[str, Any]) -> None:
+    from rdv.audit.models import AuditEntry  # noqa: PLC0415
+
+    sophie = Api(cast.sophie)
+    a = two_clinics["a"]
+    sophie.get(f"/clinics/{a['clinic_id']}/appointments/{a['appointment_id']}")
+    sophie.get(f"/clinics/{a['clinic_id']}/agenda", date=a["date"])
+    views = AuditEntry.objects.filter(
+        actor_id=cast.sophie.pk, action__endswith=".view"
+    ).values_list("action", "actor_role", "patient_id", "clinic_id")
+    assert list(views) == [
+        ("appointment.view", "receptionist", cast.marie_self.pk, cast.laval.pk),
+        ("agenda.view", "receptionist", cast.marie_self.pk, cast.laval.pk),
+    ]
+    seen_by_marie = Api(cast.marie).get("/me/access-log").json()
+    assert {e["staff_role"] for e in seen_by_marie} == {"receptionist"}
+    assert Appointment.objects.count() == 2
