@@ -5,11 +5,18 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from rdv.core.fields import EncryptedDateField, EncryptedTextField
+
 
 class Patient(models.Model):
     """A person who can be seen: the account holder or someone they book for.
 
     `account` is the user who manages this patient. A child has no login of their own.
+
+    Health data (DESIGN.md invariant 7) is encrypted in its column: the date of birth, the
+    health-insurance (RAMQ) number and the card's sequence number, and the phone. The RAMQ
+    number is found again through `ramq_blind_index` (rdv.patients.ramq), never by value.
+    Only rdv.patients.services.set_health_card writes the health-card fields.
     """
 
     class Relationship(models.TextChoices):
@@ -23,7 +30,15 @@ class Patient(models.Model):
     relationship = models.CharField(max_length=10, choices=Relationship.choices)
     first_name = models.CharField(max_length=100)
     last_name = models.CharField(max_length=100)
-    date_of_birth = models.DateField()
+    # The RAMQ number is built from the surname at birth; empty means "same as last_name".
+    last_name_at_birth = models.CharField(max_length=100, blank=True)
+    date_of_birth = EncryptedDateField()
+    phone = EncryptedTextField(blank=True)
+    ramq_number = EncryptedTextField(blank=True)
+    # HMAC of the normalised RAMQ number: equality lookups without decrypting anything.
+    ramq_blind_index = models.CharField(max_length=64, blank=True, db_index=True)
+    # The card's 2-digit "numéro séquentiel" (which copy of the card this is).
+    card_sequence_number = EncryptedTextField(blank=True)
     family_doctor = models.ForeignKey(
         "clinics.Practitioner",
         on_delete=models.SET_NULL,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from rdv.accounts.models import User
 from rdv.core.errors import NotFound
 from rdv.patients.models import Patient
+from rdv.patients.ramq import normalise_ramq, ramq_blind_index
 
 
 def patient_for_user(user: User, patient_id: int | None = None) -> Patient:
@@ -27,3 +29,13 @@ def patient_for_user(user: User, patient_id: int | None = None) -> Patient:
 def own_patient(user: User) -> Patient | None:
     """The user's own patient record, if they have one (clinic staff may not)."""
     return Patient.objects.filter(account=user, relationship=Patient.Relationship.SELF).first()
+
+
+def patients_with_ramq(number: str) -> QuerySet[Patient]:
+    """Every patient record holding this RAMQ number (several accounts may book for one
+    person), found through the blind index. Not scoped: a caller acting for clinic staff
+    must scope the result to its clinic."""
+    normalised = normalise_ramq(number)
+    if not normalised:
+        return Patient.objects.none()
+    return Patient.objects.filter(ramq_blind_index=ramq_blind_index(normalised))

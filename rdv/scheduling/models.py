@@ -15,6 +15,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from rdv.core.fields import EncryptedTextField
+
 
 class AppointmentType(models.TextChoices):
     URGENT = "urgent", _("Urgent (within 24 to 48 hours)")
@@ -217,11 +219,12 @@ class Appointment(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="booked_appointments"
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.BOOKED)
-    reason = models.TextField(blank=True)
+    # Free text about one's health: encrypted (DESIGN.md invariant 7).
+    reason = EncryptedTextField(blank=True)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
     cancelled_at = models.DateTimeField(null=True, blank=True)
-    cancellation_reason = models.CharField(max_length=500, blank=True)
+    cancellation_reason = EncryptedTextField(max_length=500, blank=True)
 
     class Meta:
         constraints = [
