@@ -44,6 +44,8 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "rdv.core",
     "rdv.accounts",
     "rdv.clinics",
@@ -118,14 +120,27 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
-    {
-        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-        "OPTIONS": {"min_length": 10},
-    },
+    # NIST SP 800-63B: length (10, or 12 for staff; at most 256), no composition rules.
+    {"NAME": "rdv.accounts.validators.PasswordLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
 ]
 API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", 30, minimum=1)
+
+# --- Two factors ---------------------------------------------------------------------
+# Staff sign in with a password and a code from an authenticator app (TOTP), a recovery
+# code, or with a passkey (rdv.accounts.mfa, rdv.accounts.passkeys).
+OTP_TOTP_ISSUER = "RDV Santé"
+# WebAuthn: the site's domain, and the exact origin the browser reports (scheme, host, port).
+WEBAUTHN_RP_ID = env_str("WEBAUTHN_RP_ID", "localhost")
+WEBAUTHN_RP_NAME = "RDV Santé"
+WEBAUTHN_ORIGIN = env_str("WEBAUTHN_ORIGIN", "http://localhost:8000")
+WEBAUTHN_CHALLENGE_SECONDS = env_int("WEBAUTHN_CHALLENGE_SECONDS", 300, minimum=30)
+# An administrator's enrolment code, then the enrolment-only token it buys.
+MFA_ENROLMENT_CODE_HOURS = env_int("MFA_ENROLMENT_CODE_HOURS", 72, minimum=1)
+MFA_ENROLMENT_TOKEN_MINUTES = env_int("MFA_ENROLMENT_TOKEN_MINUTES", 15, minimum=1)
+if PRODUCTION and not WEBAUTHN_ORIGIN.startswith("https://"):
+    raise ImproperlyConfigured("WEBAUTHN_ORIGIN must be an https:// origin in production.")
 
 # --- Languages and time ---------------------------------------------------------------
 LANGUAGE_CODE = "fr"

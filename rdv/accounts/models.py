@@ -4,6 +4,7 @@ from typing import Any, ClassVar
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
@@ -61,6 +62,13 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.email
 
 
+class TokenScope(models.TextChoices):
+    # A full API token, obtained with every factor the account requires.
+    API = "api", _("API")
+    # Good only for setting up a second factor (rdv.accounts.mfa), for 15 minutes.
+    MFA_ENROLMENT = "mfa_enrolment", _("Second-factor enrolment")
+
+
 class ApiToken(models.Model):
     """A bearer token for the JSON API. Only its SHA-256 digest is stored."""
 
@@ -69,6 +77,114 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
+    scope = models.CharField(max_length=20, choices=TokenScope.choices, default=TokenScope.API)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(scope__in=TokenScope.values), name="api_token_scope_valid"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"token {self.pk} of user {self.user_id}"
+
+
+class RecoveryCode(models.Model):
+    """A one-time recovery code. Only a salted SHA-256 digest is kept: the code itself is
+    shown once. Codes carry about 50 random bits, so a fast hash is enough (a guess costs
+    a sign-in attempt, and sign-in attempts are locked out)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="recovery_codes")
+    salt = models.CharField(max_length=32)
+    digest = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "used_at"], name="recovery_code_user_idx")]
+
+    def __str__(self) -> str:
+        return f"recovery code {self.pk} of user {self.user_id}"
+
+
+class EnrolmentCode(models.Model):
+    """A single-use code, handed to a staff member out of band by an administrator, that
+    (with the password) buys a short enrolment-only token. Stored as a SHA-256 digest."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="enrolment_codes")
+    digest = models.CharField(max_length=64, unique=True)
+    issued_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"enrolment code {self.pk} of user {self.user_id}"
+
+
+class Passkey(models.Model):
+    """A WebAuthn credential (public key only) registered by a user."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="passkeys")
+    # base64url of the raw credential id (at most 1023 bytes, so 1364 characters).
+    credential_id = models.CharField(max_length=1400, unique=True)
+    public_key = models.BinaryField()
+    sign_count = models.PositiveBigIntegerField(default=0)
+    transports = models.JSONField(default=list, blank=True)
+    name = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"passkey {self.pk} of user {self.user_id}"
+
+
+class ChallengePurpose(models.TextChoices):
+    REGISTER = "register", _("Passkey registration")
+    AUTHENTICATE = "authenticate", _("Passkey sign-in")
+
+
+class WebAuthnChallenge(models.Model):
+    """A WebAuthn challenge kept on the server between "begin" and "finish".
+
+    The client only holds `handle`; the finish step deletes the row before verifying, so a
+    challenge is good for one attempt. Rows older than `expires_at` are ignored and swept.
+    """
+
+    handle = models.CharField(max_length=64, unique=True)
+    purpose = models.CharField(max_length=20, choices=ChallengePurpose.choices)
+    # Set for registration (the signed-in user); empty for a passkey sign-in.
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    challenge = models.BinaryField()
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(purpose__in=ChallengePurpose.values), name="webauthn_purpose_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} challenge {self.pk}"
+
+
+class SignInThrottle(models.Model):
+    """Consecutive failed sign-ins for one email, known account or not.
+
+    `key` is an HMAC of the normalised email (keyed with a secret derived from SECRET_KEY),
+    so emails that belong to nobody are never stored in clear.
+    """
+
+    key = models.CharField(max_length=64, unique=True)
+    failures = models.PositiveIntegerField(default=0)
+    last_failure_at = models.DateTimeField()
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"sign-in throttle {self.pk}"

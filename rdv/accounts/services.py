@@ -1,62 +1,143 @@
-"""Sign-in and API tokens."""
+"""Sign-in and API tokens.
+
+Every sign-in attempt (password, enrolment code or passkey) appends exactly one audit
+entry: `success`, `failure` (a wrong password or code) or `denied` (locked out, or a
+second factor missing).
+"""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
-from rdv.accounts.models import ApiToken, User, normalise_email
+from rdv.accounts import lockout, mfa, passkeys, tokens
+from rdv.accounts.models import TokenScope, User, normalise_email
+from rdv.accounts.queries import has_second_factor, requires_second_factor
 from rdv.audit import services as audit
 from rdv.audit.models import Outcome
-from rdv.core import clock
-from rdv.core.errors import NotAuthenticated
-
-# A public prefix that makes leaked tokens easy to find in logs and code.
-TOKEN_PREFIX = "rdv_"  # noqa: S105  # nosec B105
+from rdv.core.errors import NotAuthenticated, PermissionDenied
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+def audit_role(user: User) -> str:
+    """The role an audit entry names for `user`'s own sign-in."""
+    if user.is_staff:
+        return "platform_admin"
+    role = user.memberships.order_by("pk").values_list("role", flat=True).first()
+    return role or "patient"
 
 
-def issue_api_token(*, email: str, password: str) -> str:
-    """Check the credentials and return a new bearer token (shown once, stored hashed).
+def _start_attempt(action: str, email: str) -> None:
+    try:
+        lockout.reserve_attempt(email)
+    except lockout.TooManyAttempts:
+        audit.record(action, actor=None, outcome=Outcome.DENIED)
+        raise
 
-    Unknown email and wrong password give the same answer, so the endpoint does not
-    reveal which accounts exist.
-    """
+
+def _check_password(action: str, email: str, password: str) -> User:
+    # For an unknown email, ModelBackend still runs the password hasher once, so both
+    # "no" answers take about as long.
     user = authenticate(username=normalise_email(email), password=password)
-    if user is None or not user.is_active:
-        audit.record("auth.token", actor=None, outcome=Outcome.FAILURE)
+    if not isinstance(user, User) or not user.is_active:
+        audit.record(action, actor=None, outcome=Outcome.FAILURE)
         raise NotAuthenticated(_("Incorrect email or password."), code="bad_credentials")
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    issued = clock.now()
-    with transaction.atomic():
-        ApiToken.objects.create(
-            user=user,
-            digest=_digest(token),
-            created_at=issued,
-            expires_at=issued + timedelta(days=settings.API_TOKEN_TTL_DAYS),
+    return user
+
+
+def _check_second_factor(user: User, otp: str | None) -> None:
+    role = audit_role(user)
+    if not has_second_factor(user):
+        audit.record("auth.token", actor=user, role=role, outcome=Outcome.DENIED)
+        raise PermissionDenied(
+            _(
+                "Clinic staff must set up a second factor before signing in. "
+                "Ask your clinic administrator for an enrolment code."
+            ),
+            code="second_factor_enrolment_required",
         )
-        audit.record("auth.token", actor=user)
+    if not otp:
+        audit.record("auth.token", actor=user, role=role, outcome=Outcome.DENIED)
+        raise NotAuthenticated(
+            _("Enter the code from your authenticator app, or a recovery code."),
+            code="second_factor_required",
+        )
+    if not mfa.verify_second_factor(user, otp):
+        audit.record("auth.token", actor=user, role=role, outcome=Outcome.FAILURE)
+        raise NotAuthenticated(
+            _("This code is not valid. Check your authenticator app and try again."),
+            code="bad_second_factor",
+        )
+
+
+def _full_token(action: str, user: User) -> str:
+    with transaction.atomic():
+        token = tokens.create_token(
+            user=user,
+            scope=TokenScope.API,
+            lifetime=timedelta(days=settings.API_TOKEN_TTL_DAYS),
+        )
+        audit.record(action, actor=user, role=audit_role(user))
     return token
 
 
+def issue_api_token(*, email: str, password: str, otp: str | None = None) -> str:
+    """Check the credentials and return a new bearer token (shown once, stored hashed).
+
+    Staff, and anyone who has set up a second factor, must also give `otp`: a code from
+    their authenticator app or a recovery code. Staff with no second factor get no token.
+    Unknown email and wrong password give the same answer, so the endpoint does not
+    reveal which accounts exist; after 5 failures in a row for an email, attempts are
+    refused for a growing time (rdv.accounts.lockout).
+    """
+    _start_attempt("auth.token", email)
+    user = _check_password("auth.token", email, password)
+    if requires_second_factor(user):
+        _check_second_factor(user, otp)
+    lockout.clear_attempts(email)
+    return _full_token("auth.token", user)
+
+
+def issue_enrolment_token(*, email: str, password: str, enrolment_code: str) -> str:
+    """A token good only for setting up a second factor, for MFA_ENROLMENT_TOKEN_MINUTES.
+
+    It takes the password *and* the single-use code an administrator handed over
+    (mfa.issue_enrolment_code): a stolen password alone cannot enrol an attacker's phone.
+    """
+    action = "auth.enrolment_token"
+    _start_attempt(action, email)
+    user = _check_password(action, email, password)
+    if not mfa.use_enrolment_code(user, enrolment_code):
+        audit.record(action, actor=user, role=audit_role(user), outcome=Outcome.FAILURE)
+        raise NotAuthenticated(
+            _("This enrolment code is not valid or has expired."), code="bad_enrolment_code"
+        )
+    lockout.clear_attempts(email)
+    with transaction.atomic():
+        token = tokens.create_token(
+            user=user,
+            scope=TokenScope.MFA_ENROLMENT,
+            lifetime=timedelta(minutes=settings.MFA_ENROLMENT_TOKEN_MINUTES),
+        )
+        audit.record(action, actor=user, role=audit_role(user))
+    return token
+
+
+def sign_in_with_passkey(*, challenge_id: str, credential: dict[str, Any]) -> str:
+    """A full token for whoever proves a registered passkey (with user verification)."""
+    user = passkeys.verify_authentication(challenge_id=challenge_id, credential=credential)
+    return _full_token("auth.passkey", user)
+
+
 def user_for_token(token: str) -> User | None:
-    """The active user a live token belongs to, or None."""
-    if not token.startswith(TOKEN_PREFIX):
-        return None
-    found = (
-        ApiToken.objects.select_related("user")
-        .filter(digest=_digest(token), revoked_at__isnull=True, expires_at__gt=clock.now())
-        .first()
-    )
-    if found is None or not found.user.is_active:
-        return None
-    return found.user
+    """The active user a live full token belongs to, or None."""
+    return tokens.user_for(token, scopes=[TokenScope.API])
+
+
+def user_for_enrolment(token: str) -> User | None:
+    """As user_for_token, also accepting an enrolment-only token (MFA endpoints only)."""
+    return tokens.user_for(token, scopes=[TokenScope.API, TokenScope.MFA_ENROLMENT])

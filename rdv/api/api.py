@@ -5,7 +5,8 @@ from django.http import HttpRequest
 from ninja import NinjaAPI, Router
 
 from rdv.accounts.services import issue_api_token
-from rdv.api import booking, errors, me, places, staff
+from rdv.api import booking, errors, me, mfa, places, staff
+from rdv.api.limits import enforce
 from rdv.api.schemas import ErrorEnvelope, TokenIn, TokenOut
 
 api = NinjaAPI(
@@ -20,11 +21,21 @@ auth_router = Router(tags=["auth"])
 
 
 @auth_router.post(
-    "/token", response={200: TokenOut, 400: ErrorEnvelope, 401: ErrorEnvelope, 422: ErrorEnvelope}
+    "/token",
+    response={
+        200: TokenOut,
+        400: ErrorEnvelope,
+        401: ErrorEnvelope,
+        403: ErrorEnvelope,
+        422: ErrorEnvelope,
+        429: ErrorEnvelope,
+    },
 )
 def token(request: HttpRequest, payload: TokenIn) -> TokenOut:
-    """Exchange an email and password for a bearer token."""
-    issued = issue_api_token(email=payload.email, password=payload.password)
+    """Exchange an email and password for a bearer token. Staff (and anyone who set up a
+    second factor) also give `otp`: an authenticator code or a recovery code."""
+    enforce(request, "token", account=payload.email.strip().lower())
+    issued = issue_api_token(email=payload.email, password=payload.password, otp=payload.otp)
     return TokenOut(token=issued, expires_in_days=settings.API_TOKEN_TTL_DAYS)
 
 
@@ -33,3 +44,4 @@ api.add_router("", places.router)
 api.add_router("", booking.router)
 api.add_router("", me.router)
 api.add_router("", staff.router)
+api.add_router("/mfa", mfa.router)

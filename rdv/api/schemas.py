@@ -4,7 +4,7 @@ no model is ever serialised whole."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from django.conf import settings
 from ninja import Field, Schema
@@ -42,12 +42,71 @@ class ErrorEnvelope(Schema):
 class TokenIn(Schema):
     email: Text = Field(..., max_length=254)
     password: Text = Field(..., max_length=1024)
+    # Required for staff (and anyone with a second factor): an authenticator code or a
+    # recovery code.
+    otp: Text | None = Field(None, max_length=64)
 
 
 class TokenOut(Schema):
     token: str
     token_type: str = "Bearer"  # noqa: S105 (the scheme name, not a secret)
     expires_in_days: int
+
+
+class EnrolmentTokenIn(Schema):
+    email: Text = Field(..., max_length=254)
+    password: Text = Field(..., max_length=1024)
+    enrolment_code: Text = Field(..., max_length=64)
+
+
+class EnrolmentTokenOut(Schema):
+    token: str
+    token_type: str = "Bearer"  # noqa: S105 (the scheme name, not a secret)
+    expires_in_minutes: int
+
+
+class StepUpIn(Schema):
+    """A current second factor, needed to change factors once one is set up."""
+
+    otp: Text | None = Field(None, max_length=64)
+
+
+class TotpEnrolmentOut(Schema):
+    device_id: int
+    provisioning_uri: str
+    secret: str
+    qr_svg: str
+
+
+class TotpConfirmIn(Schema):
+    code: Text = Field(..., max_length=16)
+
+
+class RecoveryCodesOut(Schema):
+    recovery_codes: list[str]
+
+
+class WebAuthnOptionsOut(Schema):
+    challenge_id: str
+    options: dict[str, Any]
+
+
+class PasskeyRegistrationIn(Schema):
+    challenge_id: Text = Field(..., max_length=100)
+    credential: dict[str, Any]
+    name: Text = Field("", max_length=100)
+
+
+class PasskeyOut(Schema):
+    id: int
+    name: str
+    created_at: datetime
+    recovery_codes: list[str]
+
+
+class PasskeySignInIn(Schema):
+    challenge_id: Text = Field(..., max_length=100)
+    credential: dict[str, Any]
 
 
 class MunicipalityOut(Schema):

@@ -11,6 +11,7 @@ import json
 import os
 import random
 import secrets
+from base64 import b32encode
 from dataclasses import dataclass
 from datetime import date, time, timedelta
 from pathlib import Path
@@ -18,11 +19,14 @@ from typing import Any
 
 from django.db import transaction
 
+from rdv.accounts.mfa import provision_confirmed_totp
 from rdv.accounts.models import User
 from rdv.clinics.models import Clinic, Membership, Practitioner, PractitionerLanguage
 from rdv.core import clock
 from rdv.core.geo import Municipality, municipalities
 from rdv.patients.models import Patient
+from rdv.patients.ramq import expected_letters
+from rdv.patients.services import set_health_card
 from rdv.scheduling import services as scheduling
 from rdv.scheduling.models import AppointmentType, AvailabilityRule, Visibility
 
@@ -321,6 +325,12 @@ def _build_practitioners(
     return practitioners
 
 
+def _fictional_ramq(patient: Patient) -> str:
+    """A number that follows the RAMQ rules for this patient; "11" as administrative digits."""
+    letters = expected_letters(last_name_at_birth=patient.last_name, first_name=patient.first_name)
+    return f"{letters}{patient.date_of_birth:%y%m%d}11"
+
+
 def _password() -> str:
     return secrets.token_urlsafe(12)
 
@@ -352,13 +362,22 @@ def _create_people(clinics: list[Clinic]) -> dict[str, Any]:
         credentials[key] = {"email": user.email, "password": password}
         return user
 
+    def authenticator(user: User) -> dict[str, str]:
+        # Staff sign in with two factors: a ready authenticator, its secret for an app.
+        device = provision_confirmed_totp(user)
+        return {
+            "totp_secret": b32encode(device.bin_key).decode(),
+            "otpauth_uri": device.config_url,
+        }
+
     patient = person("patient", "patiente", "Marie", "Tremblay")
-    Patient.objects.create(
+    marie = Patient.objects.create(
         account=patient,
         relationship=Patient.Relationship.SELF,
         first_name="Marie",
         last_name="Tremblay",
         date_of_birth=date(1988, 4, 12),
+        phone="+1 450 555-0142",
         family_doctor=family_doctor,
     )
     child = Patient.objects.create(
@@ -369,6 +388,10 @@ def _create_people(clinics: list[Clinic]) -> dict[str, Any]:
         date_of_birth=clock.local_today() - timedelta(days=3 * 365 + 40),
         family_doctor=family_doctor,
     )
+    for someone in (marie, child):
+        set_health_card(
+            patient=someone, ramq_number=_fictional_ramq(someone), card_sequence_number="01"
+        )
     credentials["patient"]["dependants"] = [
         {"patient_id": child.pk, "first_name": "Léa", "relationship": "child"}
     ]
@@ -395,7 +418,8 @@ def _create_people(clinics: list[Clinic]) -> dict[str, Any]:
         user = person(key, local, first, last)
         Membership.objects.create(user=user, clinic=clinic, role=role)
         credentials[key]["clinic"] = {"id": clinic.pk, "name": clinic.name}
-    person(
+        credentials[key].update(authenticator(user))
+    admin = person(
         "platform_admin",
         "admin.plateforme",
         "Admin",
@@ -403,6 +427,7 @@ def _create_people(clinics: list[Clinic]) -> dict[str, Any]:
         is_staff=True,
         is_superuser=True,
     )
+    credentials["platform_admin"].update(authenticator(admin))
     return credentials
 
 

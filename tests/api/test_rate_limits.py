@@ -81,3 +81,16 @@ def test_an_unreachable_cache_fails_open(cast: Cast, tight: None) -> None:
         with pytest.raises(redis.exceptions.ConnectionError):
             caches["default"].get("x")
         assert Api().get("/availability", near="Laval").status_code == 200
+
+
+def test_sign_in_is_limited_per_email_across_ips(cast: Cast, settings: Any) -> None:
+    settings.RATE_LIMITS = {"token": "2/m"}
+    answers = []
+    for i in range(3):
+        api = Api(language="en")
+        api.headers["REMOTE_ADDR"] = f"198.51.100.{i + 1}"
+        answers.append(
+            api.post("/auth/token", {"email": "MARIE@example.test ", "password": "nope"})
+        )
+    assert [a.status_code for a in answers] == [401, 401, 429]
+    assert answers[2]["Retry-After"]

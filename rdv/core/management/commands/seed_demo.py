@@ -31,3 +31,6 @@ class Command(BaseCommand):
             self.stdout.write(f"Demo accounts ({path}):")
             for role, entry in credentials.items():
                 self.stdout.write(f"  {role:20} {entry['email']:40} {entry['password']}")
+                if "totp_secret" in entry:
+                    # Staff sign in with two factors: add this key to an authenticator app.
+                    self.stdout.write(f"  {'':20} TOTP key {entry['totp_secret']}")
