@@ -173,6 +173,11 @@ CANCELLATION_GRACE_MINUTES = env_int("CANCELLATION_GRACE_MINUTES", 15, minimum=0
 SEARCH_MAX_RADIUS_KM = env_int("SEARCH_MAX_RADIUS_KM", 200, minimum=1)
 SEARCH_MAX_DAYS = env_int("SEARCH_MAX_DAYS", 90, minimum=1)
 SEARCH_MAX_AHEAD_DAYS = env_int("SEARCH_MAX_AHEAD_DAYS", 730, minimum=1)
+# Appointment types of which one health card may hold only one upcoming appointment
+# (anti-hoarding; empty turns the rule off).
+ONE_UPCOMING_PER_CARD = env_list(
+    "ONE_UPCOMING_PER_CARD", "urgent,priority,follow_up,periodic,pregnancy,child_0_5"
+)
 
 # --- Cache and abuse limits ---------------------------------------------------------
 # Redis when configured (shared by every app server); otherwise each process counts on

@@ -247,3 +247,29 @@ class Appointment(models.Model):
 
     def __str__(self) -> str:
         return f"appointment {self.pk}"
+
+
+class CardClaim(models.Model):
+    """An upcoming appointment held against a health card, one per card and type.
+
+    The unique constraint is the anti-hoarding rule itself: however many accounts a bot
+    opens, one health-insurance number holds at most one upcoming appointment of a type.
+    A claim is released on cancellation, and counts no more once its visit has ended.
+    """
+
+    ramq_blind_index = models.CharField(max_length=64)
+    appointment_type = models.CharField(max_length=20, choices=AppointmentType.choices)
+    appointment = models.OneToOneField(
+        Appointment, on_delete=models.CASCADE, related_name="card_claim"
+    )
+    ends_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ramq_blind_index", "appointment_type"], name="card_claim_one_per_type"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"claim of appointment {self.appointment_id}"

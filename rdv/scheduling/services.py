@@ -27,6 +27,7 @@ from rdv.scheduling.models import (
     AppointmentStatus,
     AppointmentType,
     AvailabilityRule,
+    CardClaim,
     Closure,
     Slot,
     SlotStatus,
@@ -320,10 +321,34 @@ def book_appointment(
                 created_at=now,
                 updated_at=now,
             )
+            _claim_card(appointment, patient, slot, now)
             audit.record("appointment.book", actor=user, subject=_subject(appointment, slot))
     except IntegrityError as exc:
         raise SlotUnavailable() from exc
     return appointment
+
+
+def _claim_card(appointment: Appointment, patient: Patient, slot: Slot, now: datetime) -> None:
+    """Hold the patient's health card for this appointment type (anti-hoarding).
+
+    The database's unique (card, type) constraint decides; a claim whose visit is over is
+    cleared first. A patient without a recorded health card is not covered.
+    """
+    if not patient.ramq_blind_index or slot.appointment_type not in settings.ONE_UPCOMING_PER_CARD:
+        return
+    card = {"ramq_blind_index": patient.ramq_blind_index, "appointment_type": slot.appointment_type}
+    CardClaim.objects.filter(**card, ends_at__lte=now).delete()
+    try:
+        with transaction.atomic():
+            CardClaim.objects.create(**card, appointment=appointment, ends_at=slot.end)
+    except IntegrityError as exc:
+        raise Conflict(
+            _(
+                "This health card already has an upcoming appointment of this type. "
+                "Cancel or move that one first."
+            ),
+            code="card_already_booked",
+        ) from exc
 
 
 def _subject(appointment: Appointment, slot: Slot) -> audit.Subject:
@@ -390,6 +415,7 @@ def cancel_appointment(*, user: User, appointment_id: int, reason: str = "") -> 
         Slot.objects.filter(pk=appointment.slot_id, status=SlotStatus.BOOKED).update(
             status=SlotStatus.FREE
         )
+        CardClaim.objects.filter(appointment=appointment).delete()
         audit.record(
             "appointment.cancel", actor=user, subject=_subject(appointment, appointment.slot)
         )
@@ -434,6 +460,8 @@ def reschedule_appointment(*, user: User, appointment_id: int, new_slot_id: int)
             Slot.objects.filter(pk=old_slot_id, status=SlotStatus.BOOKED).update(
                 status=SlotStatus.FREE
             )
+            CardClaim.objects.filter(appointment=appointment).delete()
+            _claim_card(appointment, patient, new_slot, now)
             audit.record("appointment.move", actor=user, subject=_subject(appointment, new_slot))
     except IntegrityError as exc:
         raise SlotUnavailable() from exc

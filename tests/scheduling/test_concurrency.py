@@ -190,3 +190,41 @@ def test_concurrent_bookings_keep_the_audit_chain_whole() -> None:
         range(1, 11)
     )
     assert verify_chain().ok
+
+
+def test_ten_accounts_racing_with_one_health_card_get_one_appointment() -> None:
+    from rdv.core.errors import Conflict  # noqa: PLC0415
+    from rdv.patients.services import set_health_card  # noqa: PLC0415
+
+    practitioner = PractitionerFactory.create()
+    start = local(2026, 11, 29, 9, 0)
+    slots = [
+        make_slot(practitioner, start + timedelta(minutes=15 * i), minutes=15) for i in range(10)
+    ]
+    bots = patients(10)
+    for bot in bots:
+        twin = Patient.objects.get(account=bot)
+        Patient.objects.filter(pk=twin.pk).update(first_name="Sam", last_name="Patient")
+        twin.refresh_from_db()
+        set_health_card(patient=twin, ramq_number="PATS80010111", card_sequence_number="01")
+    outcome = {"won": 0, "card": 0}
+    lock = threading.Lock()
+
+    def attempt(user: User, slot_id: int) -> None:
+        try:
+            services.book_appointment(user=user, slot_id=slot_id)
+            key = "won"
+        except Conflict:
+            key = "card"
+        with lock:
+            outcome[key] += 1
+
+    _, _, unexpected = race(
+        [
+            lambda u=u, s=s: attempt(u, s.pk)  # type: ignore[misc]
+            for u, s in zip(bots, slots, strict=True)
+        ]
+    )
+    assert unexpected == []
+    assert outcome == {"won": 1, "card": 9}
+    assert Appointment.objects.count() == 1
