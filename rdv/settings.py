@@ -65,6 +65,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Marks a session as verified by a second factor (the admin site requires it).
+    "django_otp.middleware.OTPMiddleware",
     "rdv.audit.context.middleware",
     "rdv.core.middleware.staff_idle_timeout",
     "django.contrib.messages.middleware.MessageMiddleware",
