@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 
 from rdv.accounts.models import User
 from rdv.audit.anchors import read_anchors
-from rdv.audit.chain import GENESIS, entry_hash
+from rdv.audit.chain import GENESIS, HASHED_FIELDS, entry_hash
 from rdv.audit.models import AuditEntry
 from rdv.audit.services import STAFF_ROLES
 from rdv.patients.models import Patient
@@ -48,24 +48,7 @@ def verify_chain() -> Verification:
     prev_hash, expected_seq, checked = GENESIS, 1, 0
     hashes: dict[int, str] = {}
     for entry in _entries():
-        fields = {
-            name: getattr(entry, name)
-            for name in (
-                "seq",
-                "occurred_at",
-                "actor_id",
-                "actor_role",
-                "clinic_id",
-                "action",
-                "object_type",
-                "object_id",
-                "patient_id",
-                "ip",
-                "user_agent",
-                "request_id",
-                "outcome",
-            )
-        }
+        fields = {name: getattr(entry, name) for name in HASHED_FIELDS}
         if entry.seq != expected_seq:
             return Verification(
                 checked, entry.seq, f"entries {expected_seq}..{entry.seq - 1} are missing"

@@ -13,7 +13,7 @@ from django.db import DatabaseError, connection, transaction
 
 from rdv.audit import anchors
 from rdv.audit import services as audit
-from rdv.audit.chain import entry_hash
+from rdv.audit.chain import HASHED_FIELDS, entry_hash
 from rdv.audit.models import AuditEntry
 from rdv.audit.queries import verify_chain
 from rdv.core.errors import SlotUnavailable
@@ -107,23 +107,7 @@ def test_an_entry_inserted_out_of_order_is_named(cast: Cast) -> None:
     story(cast)
     last = AuditEntry.objects.order_by("-seq").first()
     assert last is not None
-    forged = {
-        f: getattr(last, f)
-        for f in (
-            "occurred_at",
-            "actor_id",
-            "actor_role",
-            "clinic_id",
-            "action",
-            "object_type",
-            "object_id",
-            "patient_id",
-            "ip",
-            "user_agent",
-            "request_id",
-            "outcome",
-        )
-    }
+    forged = {f: getattr(last, f) for f in HASHED_FIELDS}
     forged["seq"] = 5
     wrong_prev = AuditEntry.objects.get(seq=2).hash  # chained to an older entry
     AuditEntry.objects.create(**forged, prev_hash=wrong_prev, hash=entry_hash(wrong_prev, forged))
@@ -138,24 +122,7 @@ def test_a_rewritten_chain_is_caught_by_the_anchor(cast: Cast) -> None:
     with triggers_disabled():
         prev = "0" * 64
         for entry in AuditEntry.objects.order_by("seq"):
-            fields = {
-                f: getattr(entry, f)
-                for f in (
-                    "seq",
-                    "occurred_at",
-                    "actor_id",
-                    "actor_role",
-                    "clinic_id",
-                    "action",
-                    "object_type",
-                    "object_id",
-                    "patient_id",
-                    "ip",
-                    "user_agent",
-                    "request_id",
-                    "outcome",
-                )
-            }
+            fields = {f: getattr(entry, f) for f in HASHED_FIELDS}
             if entry.seq == 1:
                 fields["patient_id"] = 999
             new_hash = entry_hash(prev, fields)
