@@ -107,7 +107,8 @@ def marie(cast: Cast) -> Patient:
 def _appointments(cast: Cast) -> tuple[Appointment, Appointment]:
     """One booked with a reason, one cancelled with a reason."""
     first = make_slot(cast.dr_roy, local(2026, 11, 25, 9, 0))
-    second = make_slot(cast.dr_roy, local(2026, 11, 26, 9, 0))
+    # Another type: one health card holds one upcoming appointment per type.
+    second = make_slot(cast.dr_roy, local(2026, 11, 26, 9, 0), appointment_type="follow_up")
     booked = scheduling.book_appointment(user=cast.marie, slot_id=first.pk, reason=REASON)
     other = scheduling.book_appointment(user=cast.marie, slot_id=second.pk, reason="Suivi")
     cancelled = scheduling.cancel_appointment(
