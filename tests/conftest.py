@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -69,6 +70,14 @@ def rate_limits(request: pytest.FixtureRequest, settings: Any) -> None:
     """A fresh cache per test; limits only where a test is about them (marker)."""
     cache.clear()
     settings.RATELIMIT_ENABLE = request.node.get_closest_marker("rate_limits") is not None
+
+
+@pytest.fixture(autouse=True)
+def audit_anchors(settings: Any, tmp_path: Path) -> Path:
+    """Each test anchors the audit chain in its own file, never the repository's var/."""
+    path = tmp_path / "audit-anchors.log"
+    settings.AUDIT_ANCHOR_PATH = str(path)
+    return path
 
 
 def on_postgres() -> bool:

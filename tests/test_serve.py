@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django_tasks_db.models import DBTaskResult
 
@@ -44,7 +45,13 @@ def alive(pid: int) -> bool:
 
 
 def start_serve(port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DATABASE_URL": database_url_of_the_test_database(), "DEBUG": "false"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url_of_the_test_database(),
+        "DEBUG": "false",
+        # The worker anchors the test database's audit chain: keep that out of var/.
+        "AUDIT_ANCHOR_PATH": settings.AUDIT_ANCHOR_PATH,
+    }
     return subprocess.Popen(  # noqa: S603
         [sys.executable, "manage.py", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
         cwd=ROOT,

@@ -208,7 +208,8 @@ def _appointment_out(appointment: Appointment) -> AppointmentOut:
             id=practitioner.pk,
             display_name=practitioner.display_name,
             profession=practitioner.profession,
-            languages=sorted(practitioner.languages.values_list("code", flat=True)),
+            # .all() uses the list view's prefetch; values_list() would query per row.
+            languages=sorted(language.code for language in practitioner.languages.all()),
         ),
         patient=AppointmentPatientOut(
             id=appointment.patient.pk, first_name=appointment.patient.first_name

@@ -390,7 +390,10 @@ def _create_people(clinics: list[Clinic]) -> dict[str, Any]:
     )
     for someone in (marie, child):
         set_health_card(
-            patient=someone, ramq_number=_fictional_ramq(someone), card_sequence_number="01"
+            patient=someone,
+            ramq_number=_fictional_ramq(someone),
+            card_sequence_number="01",
+            actor=patient,
         )
     credentials["patient"]["dependants"] = [
         {"patient_id": child.pk, "first_name": "Léa", "relationship": "child"}

@@ -355,3 +355,20 @@ def test_inactive_practitioners_slots_are_not_offered(cast: Cast, laval_week: li
     cast.nurse_diane.save()
     results = Api().get("/availability", near="Laval", radius_km=50).json()["results"]
     assert cast.nurse_diane.pk not in {r["practitioner"]["id"] for r in results}
+
+
+def test_listing_appointments_does_not_query_per_appointment(
+    cast: Cast, laval_week: list[Slot]
+) -> None:
+    from django.db import connection  # noqa: PLC0415
+    from django.test.utils import CaptureQueriesContext  # noqa: PLC0415
+
+    marie = Api(cast.marie)
+    marie.post("/appointments", {"slot_id": laval_week[0].pk})
+    with CaptureQueriesContext(connection) as one:
+        assert len(marie.get("/appointments").json()) == 1
+    for slot in laval_week[1:3]:
+        marie.post("/appointments", {"slot_id": slot.pk, "patient_id": cast.lea.pk})
+    with CaptureQueriesContext(connection) as three:
+        assert len(marie.get("/appointments").json()) == 3
+    assert len(three.captured_queries) == len(one.captured_queries)

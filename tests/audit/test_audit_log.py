@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -19,13 +18,6 @@ from rdv.audit.queries import verify_chain
 from rdv.core.errors import SlotUnavailable
 from rdv.scheduling import services
 from tests.conftest import Api, Cast, local, make_slot
-
-
-@pytest.fixture(autouse=True)
-def anchor_file(settings: pytest.FixtureRequest, tmp_path: Path) -> Path:
-    path = tmp_path / "anchors.log"
-    settings.AUDIT_ANCHOR_PATH = str(path)  # type: ignore[attr-defined]
-    return path
 
 
 def story(cast: Cast) -> None:
@@ -171,3 +163,25 @@ def test_patient_sees_staff_access_to_their_family_only(cast: Cast) -> None:
         ("patient.view", "receptionist", "GMF Laval", "Léa")
     ]
     assert Api(cast.paul).get("/me/access-log").json() == []
+
+
+def test_recording_a_health_card_is_audited(cast: Cast) -> None:
+    from rdv.patients.ramq import expected_letters  # noqa: PLC0415
+    from rdv.patients.services import set_health_card  # noqa: PLC0415
+
+    lea = cast.lea
+    letters = expected_letters(last_name_at_birth=lea.last_name, first_name=lea.first_name)
+    set_health_card(
+        patient=lea,
+        ramq_number=f"{letters}{lea.date_of_birth:%y%m%d}11",
+        card_sequence_number="01",
+        actor=cast.marie,
+    )
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.actor_id, entry.actor_role, entry.patient_id) == (
+        "patient.health_card",
+        cast.marie.pk,
+        "patient",
+        lea.pk,
+    )
+    assert verify_chain().ok
