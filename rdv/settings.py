@@ -210,6 +210,10 @@ AUDIT_ENABLED = env_bool("AUDIT_ENABLED", default=True)
 # the database host cannot rewrite (docs/security.md).
 AUDIT_ANCHOR_PATH = env_str("AUDIT_ANCHOR_PATH", str(VAR_DIR / "audit-anchors.log"))
 AUDIT_ANCHOR_MINUTES = env_int("AUDIT_ANCHOR_MINUTES", 10, minimum=1)
+# Entries are sealed into the chain right after their commit; the worker also sweeps
+# every AUDIT_SEAL_SECONDS, and verify_audit fails if one waits longer than the grace.
+AUDIT_SEAL_SECONDS = env_int("AUDIT_SEAL_SECONDS", 15, minimum=1)
+AUDIT_SEAL_GRACE_SECONDS = env_int("AUDIT_SEAL_GRACE_SECONDS", 300, minimum=30)
 
 # --- HTTP hardening -------------------------------------------------------------------
 # No inline script or style anywhere: what a page needs comes from our own static files,

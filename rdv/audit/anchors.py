@@ -14,7 +14,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from rdv.audit.models import AuditEntry
+from rdv.audit.services import sealed_head
 from rdv.core import clock
 
 
@@ -29,8 +29,8 @@ def anchor_path() -> Path:
 
 
 def write_anchor() -> Anchor | None:
-    """Append the current chain head to the anchor file (None if the log is empty)."""
-    head = AuditEntry.objects.order_by("-seq").values_list("seq", "hash").first()
+    """Append the sealed chain's head to the anchor file (None if nothing is sealed)."""
+    head = sealed_head()
     if head is None:
         return None
     path = anchor_path()

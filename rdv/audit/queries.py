@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 
 from rdv.accounts.models import User
@@ -12,6 +15,7 @@ from rdv.audit.anchors import read_anchors
 from rdv.audit.chain import GENESIS, HASHED_FIELDS, entry_hash
 from rdv.audit.models import AuditEntry
 from rdv.audit.services import STAFF_ROLES
+from rdv.core import clock
 from rdv.patients.models import Patient
 
 BATCH = 2000
@@ -22,33 +26,57 @@ class Verification:
     checked: int
     first_bad_seq: int | None = None
     problem: str = ""
+    unsealed: int = 0
 
     @property
     def ok(self) -> bool:
-        return self.first_bad_seq is None
+        return not self.problem
 
 
-def _entries() -> Iterator[AuditEntry]:
+@dataclass(frozen=True)
+class _Sealed:
+    seq: int
+    prev_hash: str
+    hash: str
+    fields: dict[str, Any]
+
+
+def _sealed_entries() -> Iterator[_Sealed]:
     last_seq = 0
     while True:
-        batch = list(AuditEntry.objects.filter(seq__gt=last_seq).order_by("seq")[:BATCH])
+        rows = AuditEntry.objects.filter(seq__gt=last_seq).order_by("seq")
+        batch = list(rows.values(*HASHED_FIELDS, "prev_hash", "hash")[:BATCH])
         if not batch:
             return
-        yield from batch
-        last_seq = batch[-1].seq
+        for row in batch:
+            # Sealed rows have all three (constraint audit_seal_whole).
+            yield _Sealed(row["seq"], row["prev_hash"], row["hash"], row)
+        last_seq = batch[-1]["seq"]
 
 
 def verify_chain() -> Verification:
     """Recompute every hash in order; name the first entry that does not fit.
 
     Detects an altered entry (its hash no longer matches), a deleted one (a gap in seq or
-    a broken link), one inserted out of order (a broken link), and a rewritten chain
-    (an anchor kept outside the database no longer matches).
+    a broken link), one inserted out of order (a broken link), a rewritten chain (an
+    anchor kept outside the database no longer matches), and an entry left out of the
+    chain for longer than AUDIT_SEAL_GRACE_SECONDS (the sealer is not running, or someone
+    keeps entries out of the chain). Read-only: it never seals anything itself.
     """
+    anchored = {anchor.seq: anchor.hash for anchor in read_anchors()}
+    result = _verify_links(anchored)
+    if not result.ok:
+        return result
+    cut = [seq for seq in sorted(anchored) if seq > result.checked]
+    if cut:
+        return Verification(result.checked, cut[0], "anchored entry is missing: the log was cut")
+    return _verify_sealing(result.checked)
+
+
+def _verify_links(anchored: dict[int, str]) -> Verification:
     prev_hash, expected_seq, checked = GENESIS, 1, 0
-    hashes: dict[int, str] = {}
-    for entry in _entries():
-        fields = {name: getattr(entry, name) for name in HASHED_FIELDS}
+    for entry in _sealed_entries():
+        fields = entry.fields
         if entry.seq != expected_seq:
             return Verification(
                 checked, entry.seq, f"entries {expected_seq}..{entry.seq - 1} are missing"
@@ -57,16 +85,25 @@ def verify_chain() -> Verification:
             return Verification(checked, entry.seq, "does not follow the previous entry")
         if entry_hash(prev_hash, fields) != entry.hash:
             return Verification(checked, entry.seq, "was altered (its hash does not match)")
-        hashes[entry.seq] = entry.hash
-        prev_hash, expected_seq, checked = entry.hash, entry.seq + 1, checked + 1
-    for anchor in read_anchors():
-        if anchor.seq not in hashes:
-            return Verification(checked, anchor.seq, "anchored entry is missing: the log was cut")
-        if hashes[anchor.seq] != anchor.hash:
+        if anchored.get(entry.seq, entry.hash) != entry.hash:
             return Verification(
-                checked, anchor.seq, "differs from its anchor: the chain was rewritten"
+                checked, entry.seq, "differs from its anchor: the chain was rewritten"
             )
+        prev_hash, expected_seq, checked = entry.hash, entry.seq + 1, checked + 1
     return Verification(checked)
+
+
+def _verify_sealing(checked: int) -> Verification:
+    unsealed = AuditEntry.objects.filter(seq__isnull=True)
+    deadline = clock.now() - timedelta(seconds=settings.AUDIT_SEAL_GRACE_SECONDS)
+    stale = unsealed.filter(occurred_at__lt=deadline).order_by("id").first()
+    problem = ""
+    if stale is not None:
+        problem = (
+            f"entry id {stale.pk} ({stale.action}, {stale.occurred_at.isoformat()}) "
+            "was never sealed into the chain: is the worker running?"
+        )
+    return Verification(checked, problem=problem, unsealed=unsealed.count())
 
 
 def access_log_for(user: User) -> QuerySet[AuditEntry]:
@@ -74,4 +111,4 @@ def access_log_for(user: User) -> QuerySet[AuditEntry]:
     patient_ids = Patient.objects.filter(account=user).values("pk")
     return AuditEntry.objects.filter(
         patient_id__in=patient_ids, actor_role__in=STAFF_ROLES
-    ).order_by("-seq")
+    ).order_by("-id")

@@ -37,6 +37,8 @@ from rdv.scheduling.queries import appointment_for_user
 from rdv.scheduling.rules import RuleSpec, SlotSpec, expand_rules
 
 logger = logging.getLogger(__name__)
+# These services act for the account holder on their own family's appointments.
+PATIENT_ROLE = "patient"
 
 # --- Slot generation ---------------------------------------------------------------------
 
@@ -322,7 +324,12 @@ def book_appointment(
                 updated_at=now,
             )
             _claim_card(appointment, patient, slot, now)
-            audit.record("appointment.book", actor=user, subject=_subject(appointment, slot))
+            audit.record(
+                "appointment.book",
+                actor=user,
+                role=PATIENT_ROLE,
+                subject=_subject(appointment, slot),
+            )
     except IntegrityError as exc:
         raise SlotUnavailable() from exc
     return appointment
@@ -417,7 +424,10 @@ def cancel_appointment(*, user: User, appointment_id: int, reason: str = "") -> 
         )
         CardClaim.objects.filter(appointment=appointment).delete()
         audit.record(
-            "appointment.cancel", actor=user, subject=_subject(appointment, appointment.slot)
+            "appointment.cancel",
+            actor=user,
+            role=PATIENT_ROLE,
+            subject=_subject(appointment, appointment.slot),
         )
     appointment.refresh_from_db()
     return appointment
@@ -462,7 +472,12 @@ def reschedule_appointment(*, user: User, appointment_id: int, new_slot_id: int)
             )
             CardClaim.objects.filter(appointment=appointment).delete()
             _claim_card(appointment, patient, new_slot, now)
-            audit.record("appointment.move", actor=user, subject=_subject(appointment, new_slot))
+            audit.record(
+                "appointment.move",
+                actor=user,
+                role=PATIENT_ROLE,
+                subject=_subject(appointment, new_slot),
+            )
     except IntegrityError as exc:
         raise SlotUnavailable() from exc
     appointment.refresh_from_db()

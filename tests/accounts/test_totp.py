@@ -180,7 +180,7 @@ def test_setting_up_factors_is_audited(cast: Cast) -> None:
     mfa.confirm_totp(cast.sophie, totp_code(device))
     actions = list(
         AuditEntry.objects.filter(actor_id=cast.sophie.pk)
-        .order_by("seq")
+        .order_by("id")
         .values_list("action", "outcome")
     )
     assert actions == [

@@ -13,8 +13,12 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         result = verify_chain()
         if not result.ok:
+            where = f" at entry #{result.first_bad_seq}" if result.first_bad_seq else ""
             raise CommandError(
-                f"audit log BROKEN at entry #{result.first_bad_seq}: {result.problem} "
+                f"audit log BROKEN{where}: {result.problem} "
                 f"({result.checked} entries verified before it)"
             )
-        self.stdout.write(f"audit log intact: {result.checked} entries verified")
+        self.stdout.write(
+            f"audit log intact: {result.checked} entries verified"
+            f" ({result.unsealed} recent ones awaiting their seal)"
+        )

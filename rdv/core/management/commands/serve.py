@@ -23,7 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from rdv.audit.tasks import schedule_anchoring
+from rdv.audit.tasks import schedule_anchoring, schedule_sealing
 from rdv.scheduling.tasks import schedule_horizon_extension
 
 _PR_SET_PDEATHSIG = 1
@@ -56,6 +56,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         schedule_horizon_extension()
         schedule_anchoring()
+        schedule_sealing()
         python = sys.executable
         web_cmd = [
             python,
