@@ -43,12 +43,15 @@ run: messages demo
 
 test: test-sqlite test-postgres
 
+# tests/e2e drive Debian's Chromium (Playwright never downloads a browser here).
 test-sqlite: $(VENV)/.dev-installed secrets messages
+	command -v chromium >/dev/null || scripts/apt_install.sh chromium
 	scripts/ensure_redis.sh
 	$(MANAGE) collectstatic --noinput -v0
 	DATABASE_URL=sqlite:///$(CURDIR)/var/test-main.sqlite3 $(PY) -m pytest $(PYTEST_ARGS)
 
 test-postgres: $(VENV)/.dev-installed secrets messages
+	command -v chromium >/dev/null || scripts/apt_install.sh chromium
 	scripts/ensure_postgres.sh
 	scripts/ensure_redis.sh
 	$(MANAGE) collectstatic --noinput -v0

@@ -44,6 +44,8 @@ class User(AbstractBaseUser, PermissionsMixin):
         max_length=2, choices=Language.choices, default=Language.FRENCH
     )
     is_active = models.BooleanField(default=True)
+    # Set when the person typed the code mailed to this address.
+    email_verified_at = models.DateTimeField(null=True, blank=True)
     is_staff = models.BooleanField(default=False, help_text="Platform admin (Django admin).")
     date_joined = models.DateTimeField(auto_now_add=True)
 
@@ -188,3 +190,44 @@ class SignInThrottle(models.Model):
 
     def __str__(self) -> str:
         return f"sign-in throttle {self.pk}"
+
+
+class EmailVerificationCode(models.Model):
+    """A 6-digit code mailed at sign-up, typed on the next page (so a visitor never leaves
+    the tab, or loses a held slot, to confirm their address). Only a salted digest is kept;
+    a code lives 15 minutes and allows 5 wrong guesses."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="email_codes")
+    salt = models.CharField(max_length=32)
+    digest = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    failed_attempts = models.PositiveSmallIntegerField(default=0)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"email code {self.pk} of user {self.user_id}"
+
+
+class Consent(models.Model):
+    """What a person agreed to, when, and which version (Law 25: consent is recorded)."""
+
+    class Document(models.TextChoices):
+        TERMS = "terms", _("Terms of use")
+        PRIVACY = "privacy", _("Privacy policy")
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="consents")
+    document = models.CharField(max_length=20, choices=Document.choices)
+    version = models.CharField(max_length=20)
+    language = models.CharField(max_length=2)
+    accepted_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "document", "version"], name="consent_once_per_version"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document} {self.version} by user {self.user_id}"

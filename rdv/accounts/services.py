@@ -49,10 +49,10 @@ def _check_password(action: str, email: str, password: str) -> User:
     return user
 
 
-def _check_second_factor(user: User, otp: str | None) -> None:
+def _check_second_factor(action: str, user: User, otp: str | None) -> None:
     role = audit_role(user)
     if not has_second_factor(user):
-        audit.record("auth.token", actor=user, role=role, outcome=Outcome.DENIED)
+        audit.record(action, actor=user, role=role, outcome=Outcome.DENIED)
         raise PermissionDenied(
             _(
                 "Clinic staff must set up a second factor before signing in. "
@@ -61,13 +61,13 @@ def _check_second_factor(user: User, otp: str | None) -> None:
             code="second_factor_enrolment_required",
         )
     if not otp:
-        audit.record("auth.token", actor=user, role=role, outcome=Outcome.DENIED)
+        audit.record(action, actor=user, role=role, outcome=Outcome.DENIED)
         raise NotAuthenticated(
             _("Enter the code from your authenticator app, or a recovery code."),
             code="second_factor_required",
         )
     if not mfa.verify_second_factor(user, otp):
-        audit.record("auth.token", actor=user, role=role, outcome=Outcome.FAILURE)
+        audit.record(action, actor=user, role=role, outcome=Outcome.FAILURE)
         raise NotAuthenticated(
             _("This code is not valid. Check your authenticator app and try again."),
             code="bad_second_factor",
@@ -97,9 +97,21 @@ def issue_api_token(*, email: str, password: str, otp: str | None = None) -> str
     _start_attempt("auth.token", email)
     user = _check_password("auth.token", email, password)
     if requires_second_factor(user):
-        _check_second_factor(user, otp)
+        _check_second_factor("auth.token", user, otp)
     lockout.clear_attempts(email)
     return _full_token("auth.token", user)
+
+
+def sign_in(*, email: str, password: str, otp: str | None = None) -> User:
+    """Check the credentials for a browser session: the same rules, lockout and audit
+    entry as `issue_api_token`, but the caller starts a session instead of a token."""
+    _start_attempt("auth.session", email)
+    user = _check_password("auth.session", email, password)
+    if requires_second_factor(user):
+        _check_second_factor("auth.session", user, otp)
+    lockout.clear_attempts(email)
+    audit.record("auth.session", actor=user, role=audit_role(user))
+    return user
 
 
 def issue_enrolment_token(*, email: str, password: str, enrolment_code: str) -> str:
@@ -141,3 +153,10 @@ def user_for_token(token: str) -> User | None:
 def user_for_enrolment(token: str) -> User | None:
     """As user_for_token, also accepting an enrolment-only token (MFA endpoints only)."""
     return tokens.user_for(token, scopes=[TokenScope.API, TokenScope.MFA_ENROLMENT])
+
+
+def set_preferred_language(*, user: User, language: str) -> None:
+    """The language of the pages, emails and text messages this person receives."""
+    if language in User.Language.values and user.preferred_language != language:
+        user.preferred_language = language
+        user.save(update_fields=["preferred_language"])

@@ -1,16 +1,13 @@
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
-from django.conf import settings
 from django.http import HttpRequest
-from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router, Status
 
 from rdv.accounts.models import User
 from rdv.api.auth import BearerToken, optional_user, request_user
 from rdv.api.limits import limit
-from rdv.api.places import place_or_error
 from rdv.api.schemas import (
     AppointmentClinicOut,
     AppointmentOut,
@@ -27,18 +24,15 @@ from rdv.api.schemas import (
     SlotOut,
     local,
 )
-from rdv.core import clock
-from rdv.core.errors import ValidationError
-from rdv.patients.models import Patient
-from rdv.patients.queries import own_patient, patient_for_user
+from rdv.patients.queries import patient_for_user
 from rdv.scheduling import services
-from rdv.scheduling.models import Appointment, AppointmentType
+from rdv.scheduling.models import Appointment
 from rdv.scheduling.queries import (
-    AvailabilityQuery,
     FoundSlot,
     appointments_for_user,
     search_availability,
 )
+from rdv.scheduling.search import SearchRequest, availability_query
 
 router = Router(tags=["booking"])
 ERRORS = {
@@ -49,86 +43,6 @@ ERRORS = {
     422: ErrorEnvelope,
     429: ErrorEnvelope,
 }
-
-
-def _search_days(params: AvailabilityParams) -> tuple[date, date]:
-    """The local days to search, checked: in order, not all past, not too far or too long."""
-    today = clock.local_today()
-    furthest = today + timedelta(days=settings.SEARCH_MAX_AHEAD_DAYS)
-    for field, value in (("from", params.date_from), ("to", params.date_to)):
-        if value is not None and value > furthest:
-            raise ValidationError(
-                _("Search at most %(days)d days ahead.") % {"days": settings.SEARCH_MAX_AHEAD_DAYS},
-                field=field,
-                code="date_range",
-            )
-    first = params.date_from or today
-    last = params.date_to or first + timedelta(days=13)
-    if last < first:
-        raise ValidationError(
-            _("The end date must not be before the start date."), field="to", code="date_range"
-        )
-    if last < today:
-        raise ValidationError(_("The dates are in the past."), field="to", code="date_range")
-    first = max(first, today)
-    if (last - first).days >= settings.SEARCH_MAX_DAYS:
-        raise ValidationError(
-            _("Search at most %(days)d days at a time.") % {"days": settings.SEARCH_MAX_DAYS},
-            field="to",
-            code="date_range",
-        )
-    return first, last
-
-
-def _family_doctor_scope(
-    params: AvailabilityParams, user: User | None
-) -> tuple[frozenset[int], frozenset[int] | None]:
-    """(reserved slots' practitioners the searcher may see, practitioners to restrict to)."""
-    if user is None:
-        if params.family_doctor or params.patient_id is not None:
-            raise ValidationError(
-                _("Sign in to search your family doctor's availability."),
-                field="family_doctor",
-                code="sign_in_required",
-            )
-        return frozenset(), None
-    if params.patient_id is not None:
-        patient: Patient | None = patient_for_user(user, params.patient_id)
-    else:
-        patient = own_patient(user)
-    family_doctor_id = patient.family_doctor_id if patient is not None else None
-    reserved = frozenset({family_doctor_id}) if family_doctor_id is not None else frozenset()
-    if not params.family_doctor:
-        return reserved, None
-    if family_doctor_id is None:
-        raise ValidationError(
-            _("No family doctor is registered for this patient."),
-            field="family_doctor",
-            code="no_family_doctor",
-        )
-    return reserved, frozenset({family_doctor_id})
-
-
-def _availability_query(params: AvailabilityParams, user: User | None) -> AvailabilityQuery:
-    place = place_or_error(params.near)
-    first, last = _search_days(params)
-    if params.type is not None and params.type not in AppointmentType.values:
-        raise ValidationError(_("Unknown appointment type."), field="type", code="unknown_type")
-    reserved, practitioner_ids = _family_doctor_scope(params, user)
-    start_from, start_before = clock.local_day_bounds(first, last)
-    return AvailabilityQuery(
-        place=place,
-        radius_km=params.radius_km,
-        start_from=max(start_from, clock.now()),
-        start_before=start_before,
-        appointment_type=params.type,
-        language=params.language,
-        practitioner_ids=practitioner_ids,
-        reserved_for_practitioner_ids=reserved,
-        viewer_id=user.pk if user is not None else None,
-        limit=params.limit,
-        offset=params.offset,
-    )
 
 
 def _slot_out(found: FoundSlot) -> SlotOut:
@@ -167,7 +81,21 @@ def availability(request: HttpRequest, params: Query[AvailabilityParams]) -> Ava
     """Free slots near a place: earliest first, then nearest. Anonymous visitors see public
     slots; a signed-in patient also sees slots reserved for their family doctor's patients."""
     limit(request, "search")
-    query = _availability_query(params, optional_user(request))
+    query = availability_query(
+        SearchRequest(
+            near=params.near,
+            radius_km=params.radius_km,
+            date_from=params.date_from,
+            date_to=params.date_to,
+            appointment_type=params.type,
+            language=params.language,
+            family_doctor=params.family_doctor,
+            patient_id=params.patient_id,
+            limit=params.limit,
+            offset=params.offset,
+        ),
+        optional_user(request),
+    )
     page = search_availability(query)
     return AvailabilityOut(
         place=query.place.label,

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
-from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router
 
 from rdv.api.schemas import (
@@ -12,21 +11,10 @@ from rdv.api.schemas import (
     MunicipalityQuery,
 )
 from rdv.clinics.queries import clinics_near
-from rdv.core.errors import ValidationError
-from rdv.core.geo import Place, resolve_place, search_municipalities
+from rdv.core.geo import search_municipalities
+from rdv.scheduling.search import place_or_error
 
 router = Router(tags=["places"])
-
-
-def place_or_error(text: str) -> Place:
-    place = resolve_place(text)
-    if place is None:
-        raise ValidationError(
-            _("Unknown place. Enter a Quebec municipality, a postal code or “latitude,longitude”."),
-            field="near",
-            code="unknown_place",
-        )
-    return place
 
 
 @router.get("/municipalities", response={200: list[MunicipalityOut], 422: ErrorEnvelope})

@@ -17,7 +17,13 @@ from rdv.core import clock
 from rdv.core.errors import NotFound
 from rdv.core.geo import Place
 from rdv.patients.models import Patient
-from rdv.scheduling.models import Appointment
+from rdv.scheduling.models import (
+    Appointment,
+    AppointmentType,
+    Slot,
+    SlotStatus,
+    Visibility,
+)
 
 
 def appointments_for_user(user: User) -> QuerySet[Appointment]:
@@ -62,6 +68,10 @@ class FoundSlot:
     distance_km: float
     practitioner: Practitioner
     languages: tuple[str, ...]
+
+    @property
+    def type_label(self) -> str:
+        return str(AppointmentType(self.appointment_type).label)
 
 
 @dataclass(frozen=True)
@@ -253,3 +263,25 @@ def clinic_patient(ctx: StaffContext, patient_id: int) -> Patient:
     if found is None:
         raise NotFound(_("Patient not found."), code="patient_not_found")
     return found
+
+
+def visible_slot(user: User | None, slot_id: int) -> Slot:
+    """A bookable-looking slot as this visitor may see it: public, or reserved for the
+    family doctor of one of the user's patients. Anything else answers NotFound."""
+    slot = (
+        Slot.objects.select_related("clinic", "practitioner")
+        .filter(pk=slot_id, clinic__is_active=True, practitioner__is_active=True)
+        .exclude(status=SlotStatus.WITHDRAWN)
+        .first()
+    )
+    if slot is None or (
+        slot.visibility != Visibility.PUBLIC
+        and (
+            user is None
+            or not Patient.objects.filter(
+                account=user, family_doctor_id=slot.practitioner_id
+            ).exists()
+        )
+    ):
+        raise NotFound(_("Slot not found."), code="slot_not_found")
+    return slot

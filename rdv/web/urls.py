@@ -1,0 +1,25 @@
+from django.urls import path
+
+from rdv.web import account_views, views
+
+# French paths first: they are what a patient in Quebec sees in the address bar.
+urlpatterns = [
+    path("", views.search, name="search"),
+    path("creneaux/<int:slot_id>/", views.slot_detail, name="slot"),
+    path("creneaux/<int:slot_id>/retenir/", views.hold, name="hold"),
+    path("creneaux/reserver/", views.book, name="book"),
+    path("mes-rendez-vous/", views.my_appointments, name="appointments"),
+    path("rendez-vous/<int:appointment_id>/", views.appointment_detail, name="appointment"),
+    path(
+        "rendez-vous/<int:appointment_id>/calendrier.ics",
+        views.appointment_ics,
+        name="appointment_ics",
+    ),
+    path("rendez-vous/<int:appointment_id>/annuler/", views.cancel, name="cancel"),
+    path("rendez-vous/<int:appointment_id>/deplacer/", views.move, name="move"),
+    path("compte/connexion/", account_views.sign_in, name="sign_in"),
+    path("compte/inscription/", account_views.sign_up, name="sign_up"),
+    path("compte/confirmation/", account_views.verify_email, name="verify_email"),
+    path("compte/deconnexion/", account_views.sign_out, name="sign_out"),
+    path("langue/", account_views.switch_language, name="switch_language"),
+]
