@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -98,7 +98,8 @@ def sign_up(request: HttpRequest) -> HttpResponse:
         else:
             login(request, user, backend=BACKEND)
             next_url = _next_url(request, "")
-            return redirect(f"{_verify_url()}?next={next_url}" if next_url else _verify_url())
+            query = f"?{urlencode({'next': next_url})}" if next_url else ""
+            return redirect(f"{_verify_url()}{query}")
     status = 422 if form.errors else 200
     return render(
         request,

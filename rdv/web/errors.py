@@ -10,7 +10,6 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 
 from rdv.accounts.models import User
-from rdv.api.limits import RateLimited
 from rdv.core.errors import DomainError, PermissionDenied
 
 View = Callable[..., HttpResponse]
@@ -23,8 +22,9 @@ def error_page(request: HttpRequest, error: DomainError) -> HttpResponse:
         {"message": error.message, "status": error.status},
         status=error.status,
     )
-    if isinstance(error, RateLimited):
-        response["Retry-After"] = str(error.retry_after)
+    retry_after = getattr(error, "retry_after", None)  # RateLimited, sign-in lockout
+    if retry_after is not None:
+        response["Retry-After"] = str(retry_after)
     return response
 
 

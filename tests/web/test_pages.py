@@ -377,3 +377,36 @@ def test_unknown_slots_and_malformed_posts_are_not_server_errors(cast: Cast, slo
     assert client.post("/creneaux/reserver/", book).status_code == 422
     assert client.post("/langue/", {"language": "xx"}).status_code == 302
     assert not Appointment.objects.exists()
+
+
+def test_sign_up_keeps_where_the_visitor_was_going(
+    cast: Cast, django_capture_on_commit_callbacks: Any
+) -> None:
+    client = Client()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/compte/inscription/",
+            {
+                "first_name": "Nadia",
+                "last_name": "Tremblay",
+                "date_of_birth": "1990-04-12",
+                "email": "nadia@example.test",
+                "password": PASSWORD,
+                "accept_terms": "on",
+                "terms_version": TERMS_VERSION,
+                "next": "/creneaux/7/?pour=3&x=1",
+            },
+        )
+    assert (
+        response["Location"] == "/compte/confirmation/?next=%2Fcreneaux%2F7%2F%3Fpour%3D3%26x%3D1"
+    )
+
+
+@pytest.mark.rate_limits
+def test_a_locked_sign_in_answers_429_with_retry_after(cast: Cast) -> None:
+    client = Client()
+    for _ in range(5):
+        client.post("/compte/connexion/", {"email": "paul@example.test", "password": "wrong wrong"})
+    locked = client.post("/compte/connexion/", {"email": "paul@example.test", "password": PASSWORD})
+    assert locked.status_code == 429
+    assert int(locked["Retry-After"]) > 0
