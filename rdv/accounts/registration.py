@@ -155,6 +155,7 @@ def verify_email(*, user: User, code: str) -> None:
             current.failed_attempts += 1
             current.save(update_fields=["failed_attempts"])
             audit.record("account.verify_email", actor=user, role="patient", outcome="failure")
+            # Raised after the block commits, so the counted failure is kept.
             wrong = ValidationError(
                 _("This code is not the one we sent."), field="code", code="bad_code"
             )

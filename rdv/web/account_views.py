@@ -99,7 +99,7 @@ def sign_up(request: HttpRequest) -> HttpResponse:
             login(request, user, backend=BACKEND)
             next_url = _next_url(request, "")
             query = f"?{urlencode({'next': next_url})}" if next_url else ""
-            return redirect(f"{_verify_url()}{query}")
+            return redirect(f"{reverse('verify_email')}{query}")
     status = 422 if form.errors else 200
     return render(
         request,
@@ -107,10 +107,6 @@ def sign_up(request: HttpRequest) -> HttpResponse:
         {"form": form, "next": _next_url(request, ""), "terms_version": registration.TERMS_VERSION},
         status=status,
     )
-
-
-def _verify_url() -> str:
-    return reverse("verify_email")
 
 
 @require_http_methods(["GET", "POST"])

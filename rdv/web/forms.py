@@ -14,6 +14,13 @@ LANGUAGE_CHOICES = [("", _("Any language")), ("fr", "Français"), ("en", "Englis
 RADIUS_CHOICES = [(5, "5 km"), (10, "10 km"), (25, "25 km"), (50, "50 km"), (100, "100 km")]
 
 
+def offer_patients(form: forms.Form, patients: list[tuple[int, str]]) -> None:
+    """Limit the form's `patient_id` to the account's own patients, as (id, name)."""
+    patient_field = form.fields["patient_id"]
+    assert isinstance(patient_field, forms.TypedChoiceField)  # noqa: S101  # nosec B101
+    patient_field.choices = patients
+
+
 class SearchForm(forms.Form):
     near = forms.CharField(
         label=_("Municipality or postal code"),
@@ -49,9 +56,7 @@ class SearchForm(forms.Form):
 
     def __init__(self, *args: Any, patients: list[tuple[int, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        patient_field = self.fields["patient_id"]
-        assert isinstance(patient_field, forms.TypedChoiceField)  # noqa: S101  # nosec B101
-        patient_field.choices = patients
+        offer_patients(self, patients)
         if not patients:
             del self.fields["patient_id"]
             del self.fields["family_doctor"]
@@ -98,20 +103,23 @@ class CodeForm(forms.Form):
     )
 
 
-class HoldForm(forms.Form):
+class ForPatientForm(forms.Form):
+    """A form naming one of the account's patients; the view passes their (id, name)."""
+
     patient_id = forms.TypedChoiceField(label=_("Who is the appointment for?"), coerce=int)
 
     def __init__(self, *args: Any, patients: list[tuple[int, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        patient_field = self.fields["patient_id"]
-        assert isinstance(patient_field, forms.TypedChoiceField)  # noqa: S101  # nosec B101
-        patient_field.choices = patients
+        offer_patients(self, patients)
 
 
-class BookForm(forms.Form):
+class HoldForm(ForPatientForm):
+    pass
+
+
+class BookForm(ForPatientForm):
     # Hidden on a slot's page; radio buttons when offering other times after a lost race.
     slot_id = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
-    patient_id = forms.TypedChoiceField(label=_("Who is the appointment for?"), coerce=int)
     reason = forms.CharField(
         label=_("Reason for the visit (optional)"),
         max_length=500,
@@ -119,11 +127,7 @@ class BookForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
     )
 
-    def __init__(self, *args: Any, patients: list[tuple[int, str]], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        patient_field = self.fields["patient_id"]
-        assert isinstance(patient_field, forms.TypedChoiceField)  # noqa: S101  # nosec B101
-        patient_field.choices = patients
+    field_order = ("slot_id", "patient_id", "reason")
 
 
 class CancelForm(forms.Form):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from django.utils import translation
 from django.utils.translation import gettext as _
 
 from rdv.core import clock
@@ -35,11 +34,10 @@ def _utc(moment: datetime) -> str:
 def appointment_calendar(appointment: Appointment, *, host: str) -> str:
     slot = appointment.slot
     clinic = slot.clinic
-    with translation.override(translation.get_language()):
-        summary = _("Medical appointment — %(practitioner)s") % {
-            "practitioner": slot.practitioner.display_name
-        }
-        description = _("Booked with RDV Santé. To cancel or move it, sign in to RDV Santé.")
+    summary = _("Medical appointment — %(practitioner)s") % {
+        "practitioner": slot.practitioner.display_name
+    }
+    description = _("Booked with RDV Santé. To cancel or move it, sign in to RDV Santé.")
     location = ", ".join(p for p in (clinic.name, clinic.address, clinic.municipality_name) if p)
     lines = [
         "BEGIN:VCALENDAR",

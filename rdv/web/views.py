@@ -32,10 +32,10 @@ from rdv.scheduling.queries import (
     search_availability,
     visible_slot,
 )
-from rdv.scheduling.search import SearchRequest, availability_query
+from rdv.scheduling.search import DEFAULT_DAYS, SearchRequest, availability_query
 from rdv.web import ics
 from rdv.web.errors import error_page, handles_domain_errors, posted, signed_in
-from rdv.web.forms import BookForm, CancelForm, HoldForm, MoveForm, SearchForm
+from rdv.web.forms import RADIUS_CHOICES, BookForm, CancelForm, HoldForm, MoveForm, SearchForm
 
 PAGE_SIZE = 20
 
@@ -112,9 +112,10 @@ def _wider_url(request: HttpRequest, form: SearchForm, page: AvailabilityPage | 
         return ""
     data = form.cleaned_data
     query = request.GET.copy()
-    query["radius_km"] = str(min(100, 2 * (data.get("radius_km") or 25)))
+    widest = max(km for km, _label in RADIUS_CHOICES)
+    query["radius_km"] = str(min(widest, 2 * (data.get("radius_km") or 25)))
     first = data.get("date_from") or clock.local_today()
-    last = data.get("date_to") or first + timedelta(days=13)
+    last = data.get("date_to") or first + timedelta(days=DEFAULT_DAYS - 1)
     query["date_to"] = (last + timedelta(days=(last - first).days + 1)).isoformat()
     query.pop("offset", None)
     return f"{reverse('search')}?{query.urlencode()}"
@@ -237,7 +238,8 @@ def my_appointments(request: HttpRequest) -> HttpResponse:
     now = clock.now()
     everything = list(appointments_for_user(user))
     upcoming = [a for a in everything if a.slot.end > now and a.status == AppointmentStatus.BOOKED]
-    past = [a for a in reversed(everything) if a not in upcoming]
+    upcoming_ids = {a.pk for a in upcoming}
+    past = [a for a in reversed(everything) if a.pk not in upcoming_ids]
     return render(request, "web/appointments.html", {"upcoming": upcoming, "past": past})
 
 

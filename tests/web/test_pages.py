@@ -384,19 +384,7 @@ def test_sign_up_keeps_where_the_visitor_was_going(
 ) -> None:
     client = Client()
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(
-            "/compte/inscription/",
-            {
-                "first_name": "Nadia",
-                "last_name": "Tremblay",
-                "date_of_birth": "1990-04-12",
-                "email": "nadia@example.test",
-                "password": PASSWORD,
-                "accept_terms": "on",
-                "terms_version": TERMS_VERSION,
-                "next": "/creneaux/7/?pour=3&x=1",
-            },
-        )
+        response = sign_up(client, next="/creneaux/7/?pour=3&x=1")
     assert (
         response["Location"] == "/compte/confirmation/?next=%2Fcreneaux%2F7%2F%3Fpour%3D3%26x%3D1"
     )
