@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, time
+from datetime import UTC, date, datetime, time
 
 import factory
 
@@ -23,6 +23,8 @@ class UserFactory(factory.django.DjangoModelFactory[User]):
     email = factory.Sequence(lambda n: f"person{n}@example.test")
     first_name = "Alex"
     last_name = "Test"
+    # Booking needs a confirmed email; tests of the confirmation itself pass None.
+    email_verified_at = datetime(2026, 11, 1, 14, 0, tzinfo=UTC)
     password = factory.PostGenerationMethodCall("set_password", "correct horse battery")
 
     @factory.post_generation

@@ -357,6 +357,7 @@ def _create_people(clinics: list[Clinic]) -> dict[str, Any]:
             password,
             first_name=first,
             last_name=last,
+            email_verified_at=clock.now(),
             **extra,
         )
         credentials[key] = {"email": user.email, "password": password}

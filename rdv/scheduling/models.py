@@ -133,8 +133,8 @@ class Slot(models.Model):
     """A bookable period of one practitioner, materialised from the rules.
 
     `status` is free or booked and only ever changes by compare-and-set (services.py).
-    A hold is the pair (hold_owner, hold_expires_at) on the slot itself, so taking a hold
-    and booking are single-row updates; an expired hold simply stops counting.
+    A hold is (hold_owner or hold_visitor, hold_expires_at) on the slot itself, so taking
+    a hold and booking are single-row updates; an expired hold simply stops counting.
     """
 
     Status = SlotStatus
@@ -161,6 +161,10 @@ class Slot(models.Model):
         blank=True,
         related_name="held_slots",
     )
+    # A visitor who is not signed in yet holds a slot by a random token kept in their
+    # session; this is its SHA-256, so the table alone cannot be used to take it over.
+    # NULL, not "": the partial unique index and the check constraint test for NULL.
+    hold_visitor = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     hold_expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -176,9 +180,28 @@ class Slot(models.Model):
                 condition=Q(hold_owner__isnull=False),
                 name="slot_one_hold_per_account",
             ),
+            models.UniqueConstraint(
+                fields=["hold_visitor"],
+                condition=Q(hold_visitor__isnull=False),
+                name="slot_one_hold_per_visitor",
+            ),
+            # A hold belongs to an account or to a visitor, never both, and always expires.
             models.CheckConstraint(
-                condition=Q(hold_owner__isnull=True, hold_expires_at__isnull=True)
-                | Q(hold_owner__isnull=False, hold_expires_at__isnull=False),
+                condition=Q(
+                    hold_owner__isnull=True,
+                    hold_visitor__isnull=True,
+                    hold_expires_at__isnull=True,
+                )
+                | Q(
+                    hold_owner__isnull=False,
+                    hold_visitor__isnull=True,
+                    hold_expires_at__isnull=False,
+                )
+                | Q(
+                    hold_owner__isnull=True,
+                    hold_visitor__isnull=False,
+                    hold_expires_at__isnull=False,
+                ),
                 name="slot_hold_complete",
             ),
             models.CheckConstraint(

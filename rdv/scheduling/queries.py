@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -24,6 +25,22 @@ from rdv.scheduling.models import (
     SlotStatus,
     Visibility,
 )
+
+
+def type_fits(date_of_birth: date, appointment_type: str, start: datetime) -> bool:
+    """Whether a person born that day may take a slot of this type starting then: the
+    0-5 years type is for children who have not turned six on the day of the visit."""
+    if appointment_type != AppointmentType.CHILD_0_5:
+        return True
+    visit_day = start.astimezone(clock.LOCAL_TZ).date()
+    return visit_day < _add_years(date_of_birth, 6)
+
+
+def _add_years(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
 
 
 def appointments_for_user(user: User) -> QuerySet[Appointment]:
@@ -285,3 +302,21 @@ def visible_slot(user: User | None, slot_id: int) -> Slot:
     ):
         raise NotFound(_("Slot not found."), code="slot_not_found")
     return slot
+
+
+def visitor_digest(visitor_token: str) -> str:
+    """What a slot stores of the secret that lets a signed-out visitor hold it."""
+    return hashlib.sha256(visitor_token.encode()).hexdigest()
+
+
+def hold_seconds_left(slot: Slot, *, user: User | None, visitor_token: str | None) -> int:
+    """How long the slot stays held for this user or visitor (0: not held for them)."""
+    if slot.hold_expires_at is None:
+        return 0
+    if user is not None:
+        mine = slot.hold_owner_id == user.pk
+    else:
+        mine = visitor_token is not None and slot.hold_visitor == visitor_digest(visitor_token)
+    if not mine:
+        return 0
+    return max(0, int((slot.hold_expires_at - clock.now()).total_seconds()))

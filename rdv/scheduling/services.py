@@ -19,13 +19,18 @@ from rdv.accounts.models import User
 from rdv.audit import services as audit
 from rdv.clinics.models import Practitioner
 from rdv.core import clock
-from rdv.core.errors import Conflict, NotFound, SlotUnavailable, ValidationError
+from rdv.core.errors import (
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    SlotUnavailable,
+    ValidationError,
+)
 from rdv.patients.models import Patient
 from rdv.patients.queries import patient_for_user
 from rdv.scheduling.models import (
     Appointment,
     AppointmentStatus,
-    AppointmentType,
     AvailabilityRule,
     CardClaim,
     Closure,
@@ -33,10 +38,12 @@ from rdv.scheduling.models import (
     SlotStatus,
     Visibility,
 )
-from rdv.scheduling.queries import appointment_for_user
+from rdv.scheduling.queries import appointment_for_user, type_fits, visitor_digest
 from rdv.scheduling.rules import RuleSpec, SlotSpec, expand_rules
 
 logger = logging.getLogger(__name__)
+# Every column of a hold, cleared: what "release" writes.
+NO_HOLD = {"hold_owner": None, "hold_visitor": None, "hold_expires_at": None}
 # These services act for the account holder on their own family's appointments.
 PATIENT_ROLE = "patient"
 
@@ -149,7 +156,7 @@ def _remove_stale(stale_ids: list[int], now: datetime) -> int:
     """
     if not stale_ids:
         return 0
-    held = Q(hold_owner__isnull=False, hold_expires_at__gt=now)
+    held = Q(hold_expires_at__gt=now)
     locked = list(
         Slot.objects.select_for_update()
         .filter(pk__in=stale_ids, status=SlotStatus.FREE)
@@ -159,9 +166,7 @@ def _remove_stale(stale_ids: list[int], now: datetime) -> int:
     with_history = set(
         Appointment.objects.filter(slot_id__in=locked).values_list("slot_id", flat=True)
     )
-    Slot.objects.filter(pk__in=with_history).update(
-        status=SlotStatus.WITHDRAWN, hold_owner=None, hold_expires_at=None
-    )
+    Slot.objects.filter(pk__in=with_history).update(status=SlotStatus.WITHDRAWN, **NO_HOLD)
     Slot.objects.filter(pk__in=set(locked) - with_history).delete()
     return len(locked)
 
@@ -223,37 +228,38 @@ def _visible_to(patient: Patient) -> Q:
 def _takeable_by(user: User, now: datetime) -> Q:
     """Free, in the future, and not held by someone else right now."""
     return Q(status=SlotStatus.FREE, start__gt=now) & (
-        Q(hold_owner__isnull=True) | Q(hold_expires_at__lte=now) | Q(hold_owner=user)
+        Q(hold_expires_at__isnull=True) | Q(hold_expires_at__lte=now) | Q(hold_owner=user)
     )
 
 
 def _check_patient_fits(patient: Patient, slot: Slot) -> None:
-    if slot.appointment_type != AppointmentType.CHILD_0_5:
-        return
-    visit_day = slot.start.astimezone(clock.LOCAL_TZ).date()
-    sixth_birthday = _add_years(patient.date_of_birth, 6)
-    if visit_day >= sixth_birthday:
+    if not type_fits(patient.date_of_birth, slot.appointment_type, slot.start):
         raise ValidationError(
             _("This appointment type is for children aged 0 to 5."), code="patient_not_eligible"
         )
 
 
-def _add_years(day: date, years: int) -> date:
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year + years, day=28)
+def _check_may_book(user: User) -> None:
+    """Only a confirmed email address books: confirmations and reminders must reach
+    someone, and throwaway accounts must not take slots."""
+    if user.email_verified_at is None:
+        raise PermissionDenied(
+            _("Confirm your email address before booking."), code="email_unverified"
+        )
 
 
-def _explain_unavailable(slot_id: int, user: User, now: datetime) -> SlotUnavailable:
-    """Say why a compare-and-set lost (diagnosis only: the decision is already made)."""
+def _explain_unavailable(slot_id: int, now: datetime) -> SlotUnavailable:
+    """Say why a compare-and-set lost (diagnosis only: the decision is already made).
+
+    A caller's own live hold never makes its compare-and-set lose, so a live hold found
+    here is someone else's.
+    """
     slot = Slot.objects.filter(pk=slot_id).first()
     if slot is not None and slot.start <= now:
         return SlotUnavailable(_("This time has already passed."), code="slot_in_past")
     if (
         slot is not None
         and slot.status == SlotStatus.FREE
-        and slot.hold_owner_id not in (None, user.pk)
         and slot.hold_expires_at is not None
         and slot.hold_expires_at > now
     ):
@@ -277,19 +283,85 @@ def hold_slot(*, user: User, slot_id: int, patient_id: int | None = None) -> Hol
     expires_at = now + timedelta(minutes=settings.HOLD_MINUTES)
     try:
         with transaction.atomic():
-            Slot.objects.filter(hold_owner=user).exclude(pk=slot.pk).update(
-                hold_owner=None, hold_expires_at=None
-            )
+            Slot.objects.filter(hold_owner=user).exclude(pk=slot.pk).update(**NO_HOLD)
             won = (
                 Slot.objects.filter(pk=slot.pk)
                 .filter(_takeable_by(user, now), _visible_to(patient))
                 .update(hold_owner=user, hold_expires_at=expires_at)
             )
             if won != 1:
-                raise _explain_unavailable(slot.pk, user, now)
+                raise _explain_unavailable(slot.pk, now)
     except IntegrityError as exc:
         raise SlotUnavailable() from exc
     return Hold(slot_id=slot.pk, expires_at=expires_at)
+
+
+def hold_slot_for_visitor(*, visitor_token: str, slot_id: int) -> Hold:
+    """Hold a public slot for a visitor who has not signed in yet.
+
+    `visitor_token` is a random secret kept in the visitor's session; the slot stores only
+    its digest. A visitor holds at most one slot (a partial unique index backs this), and
+    `claim_visitor_hold` hands the hold to the account they sign in or sign up with.
+    """
+    if len(visitor_token) < 32:
+        raise ValueError("visitor tokens are long random secrets")
+    digest = visitor_digest(visitor_token)
+    slot = (
+        Slot.objects.filter(
+            pk=slot_id,
+            visibility=Visibility.PUBLIC,
+            clinic__is_active=True,
+            practitioner__is_active=True,
+        )
+        .exclude(status=SlotStatus.WITHDRAWN)
+        .first()
+    )
+    if slot is None:
+        raise NotFound(_("Slot not found."), code="slot_not_found")
+    now = clock.now()
+    expires_at = now + timedelta(minutes=settings.HOLD_MINUTES)
+    takeable = Q(status=SlotStatus.FREE, start__gt=now) & (
+        Q(hold_expires_at__isnull=True) | Q(hold_expires_at__lte=now) | Q(hold_visitor=digest)
+    )
+    try:
+        with transaction.atomic():
+            Slot.objects.filter(hold_visitor=digest).exclude(pk=slot.pk).update(**NO_HOLD)
+            won = (
+                Slot.objects.filter(pk=slot.pk, visibility=Visibility.PUBLIC)
+                .filter(takeable)
+                .update(hold_owner=None, hold_visitor=digest, hold_expires_at=expires_at)
+            )
+            if won != 1:
+                raise _explain_unavailable(slot.pk, now)
+    except IntegrityError as exc:
+        raise SlotUnavailable() from exc
+    return Hold(slot_id=slot.pk, expires_at=expires_at)
+
+
+def claim_visitor_hold(*, user: User, visitor_token: str) -> Hold | None:
+    """Give the visitor's live hold, if any, to the account they just signed in with.
+
+    The hold keeps its expiry: signing in buys no extra time. Whatever else the account
+    was holding is released (an account holds one slot).
+    """
+    digest = visitor_digest(visitor_token)
+    now = clock.now()
+    with transaction.atomic():
+        held = (
+            Slot.objects.filter(hold_visitor=digest, hold_expires_at__gt=now)
+            .values_list("pk", "hold_expires_at")
+            .first()
+        )
+        if held is None:
+            return None
+        slot_id, expires_at = held
+        if expires_at is None:  # the filter above says otherwise; this tells mypy
+            return None
+        Slot.objects.filter(hold_owner=user).exclude(pk=slot_id).update(**NO_HOLD)
+        won = Slot.objects.filter(pk=slot_id, hold_visitor=digest, hold_expires_at__gt=now).update(
+            hold_owner=user, hold_visitor=None
+        )
+    return Hold(slot_id=slot_id, expires_at=expires_at) if won == 1 else None
 
 
 def book_appointment(
@@ -300,39 +372,88 @@ def book_appointment(
     Of any number of concurrent callers for one slot, exactly one wins the
     compare-and-set; the others get SlotUnavailable (HTTP 409).
     """
+    _check_may_book(user)
     patient = patient_for_user(user, patient_id)
     slot = _visible_slot_for(patient, slot_id)
     _check_patient_fits(patient, slot)
     now = clock.now()
     try:
         with transaction.atomic():
-            won = (
-                Slot.objects.filter(pk=slot.pk)
-                .filter(_takeable_by(user, now), _visible_to(patient))
-                .update(status=SlotStatus.BOOKED, hold_owner=None, hold_expires_at=None)
-            )
-            if won != 1:
-                raise _explain_unavailable(slot.pk, user, now)
+            appointment = _take(user, patient, slot, reason, now)
             # Whatever else this account was holding goes back to everyone.
-            Slot.objects.filter(hold_owner=user).update(hold_owner=None, hold_expires_at=None)
-            appointment = Appointment.objects.create(
-                slot=slot,
-                patient=patient,
-                booked_by=user,
-                reason=reason.strip(),
-                created_at=now,
-                updated_at=now,
-            )
-            _claim_card(appointment, patient, slot, now)
-            audit.record(
-                "appointment.book",
-                actor=user,
-                role=PATIENT_ROLE,
-                subject=_subject(appointment, slot),
-            )
+            Slot.objects.filter(hold_owner=user).update(**NO_HOLD)
     except IntegrityError as exc:
         raise SlotUnavailable() from exc
     return appointment
+
+
+def _take(user: User, patient: Patient, slot: Slot, reason: str, now: datetime) -> Appointment:
+    """Inside the caller's transaction: win the slot by compare-and-set, or raise."""
+    won = (
+        Slot.objects.filter(pk=slot.pk)
+        .filter(_takeable_by(user, now), _visible_to(patient))
+        .update(status=SlotStatus.BOOKED, **NO_HOLD)
+    )
+    if won != 1:
+        raise _explain_unavailable(slot.pk, now)
+    appointment = Appointment.objects.create(
+        slot=slot,
+        patient=patient,
+        booked_by=user,
+        reason=reason.strip(),
+        created_at=now,
+        updated_at=now,
+    )
+    _claim_card(appointment, patient, slot, now)
+    audit.record(
+        "appointment.book", actor=user, role=PATIENT_ROLE, subject=_subject(appointment, slot)
+    )
+    return appointment
+
+
+@dataclass(frozen=True)
+class FamilyChoice:
+    patient_id: int
+    slot_id: int
+    reason: str = ""
+
+
+def book_family_visit(*, user: User, choices: list[FamilyChoice]) -> list[Appointment]:
+    """Book several of the account's people into several slots at once: all, or none.
+
+    Each slot is taken by the same compare-and-set as a single booking, in one
+    transaction; if any of them is lost, the others are given back untouched (rolled
+    back) and the caller gets SlotUnavailable. Slots are taken in id order so that two
+    overlapping family bookings cannot deadlock.
+    """
+    _check_may_book(user)
+    if not 2 <= len(choices) <= settings.FAMILY_VISIT_MAX:
+        raise ValidationError(
+            _("Choose between 2 and %(most)d people.") % {"most": settings.FAMILY_VISIT_MAX},
+            field="patients",
+            code="family_size",
+        )
+    if len({c.patient_id for c in choices}) != len(choices) or len(
+        {c.slot_id for c in choices}
+    ) != len(choices):
+        raise ValidationError(
+            _("Each person needs their own time."), field="patients", code="family_duplicate"
+        )
+    taken = []
+    for choice in choices:
+        patient = patient_for_user(user, choice.patient_id)
+        slot = _visible_slot_for(patient, choice.slot_id)
+        _check_patient_fits(patient, slot)
+        taken.append((slot, patient, choice.reason))
+    taken.sort(key=lambda item: item[0].pk)
+    now = clock.now()
+    try:
+        with transaction.atomic():
+            appointments = [_take(user, patient, slot, why, now) for slot, patient, why in taken]
+            Slot.objects.filter(hold_owner=user).update(**NO_HOLD)
+    except IntegrityError as exc:
+        raise SlotUnavailable() from exc
+    return sorted(appointments, key=lambda a: a.slot.start)
 
 
 def _claim_card(appointment: Appointment, patient: Patient, slot: Slot, now: datetime) -> None:
@@ -413,24 +534,59 @@ def cancel_appointment(*, user: User, appointment_id: int, reason: str = "") -> 
     now = clock.now()
     with transaction.atomic():
         appointment = _lock_changeable(user, appointment_id, now)
-        Appointment.objects.filter(pk=appointment.pk).update(
-            status=AppointmentStatus.CANCELLED,
-            cancelled_at=now,
-            updated_at=now,
-            cancellation_reason=reason.strip()[:500],
-        )
-        Slot.objects.filter(pk=appointment.slot_id, status=SlotStatus.BOOKED).update(
-            status=SlotStatus.FREE
-        )
-        CardClaim.objects.filter(appointment=appointment).delete()
-        audit.record(
-            "appointment.cancel",
-            actor=user,
-            role=PATIENT_ROLE,
-            subject=_subject(appointment, appointment.slot),
-        )
+        _cancel_locked(user, appointment, reason, now)
     appointment.refresh_from_db()
     return appointment
+
+
+def _cancel_locked(user: User, appointment: Appointment, reason: str, now: datetime) -> None:
+    """Cancel a booked appointment whose row the caller has locked, and free its slot.
+
+    The one way a patient's cancellation frees a slot, whatever asked for it.
+    """
+    Appointment.objects.filter(pk=appointment.pk).update(
+        status=AppointmentStatus.CANCELLED,
+        cancelled_at=now,
+        updated_at=now,
+        cancellation_reason=reason.strip()[:500],
+    )
+    Slot.objects.filter(pk=appointment.slot_id, status=SlotStatus.BOOKED).update(
+        status=SlotStatus.FREE
+    )
+    CardClaim.objects.filter(appointment=appointment).delete()
+    audit.record(
+        "appointment.cancel",
+        actor=user,
+        role=PATIENT_ROLE,
+        subject=_subject(appointment, appointment.slot),
+    )
+
+
+def release_bookings_of_closing_account(*, user: User) -> list[int]:
+    """Cancel every upcoming booked appointment of the user's patients and release the
+    slot the account holds; return the ids of the appointments cancelled.
+
+    For an account being deleted (rdv.accounts.privacy): each slot is freed exactly as by
+    `cancel_appointment`, but the clinics' cut-offs do not apply, since nobody will be
+    left to come, move or be reminded. Visits that have started are left to the clinic.
+    Rows are locked in primary-key order, as every change of an appointment locks them.
+    """
+    now = clock.now()
+    cancelled = []
+    with transaction.atomic():
+        ids = list(
+            Appointment.objects.filter(
+                patient__account=user, status=AppointmentStatus.BOOKED, slot__start__gt=now
+            ).values_list("pk", flat=True)
+        )
+        locked = Appointment.objects.select_for_update().filter(
+            pk__in=ids, status=AppointmentStatus.BOOKED
+        )
+        for appointment in locked.order_by("pk"):
+            _cancel_locked(user, appointment, "", now)
+            cancelled.append(appointment.pk)
+        Slot.objects.filter(hold_owner=user).update(**NO_HOLD)
+    return cancelled
 
 
 def reschedule_appointment(*, user: User, appointment_id: int, new_slot_id: int) -> Appointment:
@@ -460,10 +616,10 @@ def reschedule_appointment(*, user: User, appointment_id: int, new_slot_id: int)
             won = (
                 Slot.objects.filter(pk=new_slot.pk)
                 .filter(_takeable_by(user, now), _visible_to(patient))
-                .update(status=SlotStatus.BOOKED, hold_owner=None, hold_expires_at=None)
+                .update(status=SlotStatus.BOOKED, **NO_HOLD)
             )
             if won != 1:
-                raise _explain_unavailable(new_slot.pk, user, now)
+                raise _explain_unavailable(new_slot.pk, now)
             Appointment.objects.filter(pk=appointment.pk).update(
                 slot_id=new_slot.pk, updated_at=now
             )

@@ -230,3 +230,34 @@ def test_ten_accounts_racing_with_one_health_card_get_one_appointment() -> None:
     assert unexpected == []
     assert outcome == {"won": 1, "card": 9}
     assert Appointment.objects.count() == 1
+
+
+def test_families_racing_for_overlapping_times_never_end_half_booked() -> None:
+    """Twenty families of two, each wanting two of three shared times in a different order:
+    one family wins both of its times; the others get nothing at all (no deadlock either)."""
+    practitioner = PractitionerFactory.create()
+    start = local(2026, 11, 25, 9, 0)
+    slots = [make_slot(practitioner, start + timedelta(minutes=30 * i)) for i in range(3)]
+    wants = [(0, 1), (1, 2), (2, 0), (1, 0), (2, 1), (0, 2)]
+    attempts: list[Callable[[], object]] = []
+    for index in range(20):
+        parent = UserFactory.create()
+        children = [
+            PatientFactory.create(account=parent, relationship=Patient.Relationship.CHILD)
+            for _ in range(2)
+        ]
+        first, second = wants[index % len(wants)]
+        choices = [
+            services.FamilyChoice(patient_id=children[0].pk, slot_id=slots[first].pk),
+            services.FamilyChoice(patient_id=children[1].pk, slot_id=slots[second].pk),
+        ]
+        attempts.append(
+            lambda p=parent, c=choices: services.book_family_visit(user=p, choices=c)  # type: ignore[misc]
+        )
+    won, refused, unexpected = race(attempts)
+    assert unexpected == []
+    assert (won, refused) == (1, 19)
+    booked = Appointment.objects.all()
+    assert booked.count() == 2
+    assert booked.values("booked_by").distinct().count() == 1
+    assert Slot.objects.filter(status=SlotStatus.BOOKED).count() == 2
