@@ -44,6 +44,12 @@ class User(AbstractBaseUser, PermissionsMixin):
         max_length=2, choices=Language.choices, default=Language.FRENCH
     )
     is_active = models.BooleanField(default=True)
+    # How to reach this person about their appointments (rdv.accounts.services
+    # .update_preferences): email, text messages to their own patient file's phone, or
+    # both; and whether to send reminders before a visit.
+    notify_by_email = models.BooleanField(default=True)
+    notify_by_sms = models.BooleanField(default=False)
+    reminders = models.BooleanField(default=True)
     # Set when the person typed the code mailed to this address.
     email_verified_at = models.DateTimeField(null=True, blank=True)
     is_staff = models.BooleanField(default=False, help_text="Platform admin (Django admin).")
@@ -58,6 +64,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     class Meta:
         constraints = [
             models.UniqueConstraint(Lower("email"), name="accounts_user_email_ci_unique"),
+            # A person can always be reached somehow (cancellations by the clinic).
+            models.CheckConstraint(
+                condition=Q(notify_by_email=True) | Q(notify_by_sms=True),
+                name="user_notified_somehow",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -20,7 +20,8 @@ from rdv.accounts.models import TokenScope, User, normalise_email
 from rdv.accounts.queries import has_second_factor, requires_second_factor
 from rdv.audit import services as audit
 from rdv.audit.models import Outcome
-from rdv.core.errors import NotAuthenticated, PermissionDenied
+from rdv.core.errors import NotAuthenticated, PermissionDenied, ValidationError
+from rdv.patients.queries import own_patient
 
 
 def audit_role(user: User) -> str:
@@ -160,3 +161,53 @@ def set_preferred_language(*, user: User, language: str) -> None:
     if language in User.Language.values and user.preferred_language != language:
         user.preferred_language = language
         user.save(update_fields=["preferred_language"])
+
+
+def update_preferences(
+    *,
+    user: User,
+    language: str,
+    notify_by_email: bool,
+    notify_by_sms: bool,
+    reminders: bool,
+) -> User:
+    """The language and the ways this person is told about their appointments, together.
+
+    At least one channel stays on (the database refuses none, too); text messages need a
+    phone number on the person's own patient file. The account row is locked before that
+    file is read, the order rdv.patients.services follows when a phone is removed, so the
+    two can never leave text messages on with no number. Audited as `account.preferences`.
+    """
+    if language not in User.Language.values:
+        raise ValidationError(
+            _("Choose French or English."), field="preferred_language", code="language"
+        )
+    if not (notify_by_email or notify_by_sms):
+        raise ValidationError(
+            _("Choose at least one way to reach you: email or text message."),
+            field="notify_by_email",
+            code="no_channel",
+        )
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        own = own_patient(locked)
+        if notify_by_sms and (own is None or not own.phone):
+            raise ValidationError(
+                _("Add a phone number to your profile to receive text messages."),
+                field="notify_by_sms",
+                code="sms_needs_phone",
+            )
+        locked.preferred_language = language
+        locked.notify_by_email = notify_by_email
+        locked.notify_by_sms = notify_by_sms
+        locked.reminders = reminders
+        locked.save(
+            update_fields=["preferred_language", "notify_by_email", "notify_by_sms", "reminders"]
+        )
+        audit.record(
+            "account.preferences",
+            actor=locked,
+            role=audit_role(locked),
+            subject=audit.Subject(object_type="account", object_id=str(locked.pk)),
+        )
+    return locked

@@ -17,6 +17,11 @@ class Patient(models.Model):
     health-insurance (RAMQ) number and the card's sequence number, and the phone. The RAMQ
     number is found again through `ramq_blind_index` (rdv.patients.ramq), never by value.
     Only rdv.patients.services.set_health_card writes the health-card fields.
+
+    A dependant removed by the account holder after they have been seen is not deleted:
+    clinics' records refer to them (retention). `archived_at` is then set, and they no
+    longer appear among the people the account books for; with no appointment at all, the
+    row is deleted instead (rdv.patients.services.remove_dependant).
     """
 
     class Relationship(models.TextChoices):
@@ -47,9 +52,15 @@ class Patient(models.Model):
         related_name="registered_patients",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
+            # The account holder is never archived: they leave by deleting the account.
+            models.CheckConstraint(
+                condition=Q(archived_at__isnull=True) | ~Q(relationship="self"),
+                name="patient_self_never_archived",
+            ),
             models.UniqueConstraint(
                 fields=["account"],
                 condition=Q(relationship="self"),

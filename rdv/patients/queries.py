@@ -14,9 +14,10 @@ from rdv.patients.ramq import normalise_ramq, ramq_blind_index
 def patient_for_user(user: User, patient_id: int | None = None) -> Patient:
     """The patient `user` manages with this id, or the user themself when id is None.
 
-    Someone else's patient answers NotFound, exactly like an id that does not exist.
+    Someone else's patient answers NotFound, exactly like an id that does not exist, and
+    so does a family member the account removed (kept only for the clinics' records).
     """
-    patients = Patient.objects.filter(account=user)
+    patients = bookable_patients(user)
     if patient_id is None:
         found = patients.filter(relationship=Patient.Relationship.SELF).first()
     else:
@@ -24,6 +25,11 @@ def patient_for_user(user: User, patient_id: int | None = None) -> Patient:
     if found is None:
         raise NotFound(_("Patient not found."), code="patient_not_found")
     return found
+
+
+def bookable_patients(user: User) -> QuerySet[Patient]:
+    """The people this account books for now: itself and the family members not removed."""
+    return Patient.objects.filter(account=user, archived_at__isnull=True).order_by("pk")
 
 
 def own_patient(user: User) -> Patient | None:
