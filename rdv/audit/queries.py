@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -15,6 +15,7 @@ from rdv.audit.anchors import read_anchors
 from rdv.audit.chain import GENESIS, HASHED_FIELDS, entry_hash
 from rdv.audit.models import AuditEntry
 from rdv.audit.services import STAFF_ROLES
+from rdv.clinics.models import Clinic
 from rdv.core import clock
 from rdv.patients.models import Patient
 
@@ -112,3 +113,47 @@ def access_log_for(user: User) -> QuerySet[AuditEntry]:
     return AuditEntry.objects.filter(
         patient_id__in=patient_ids, actor_role__in=STAFF_ROLES
     ).order_by("-id")
+
+
+@dataclass(frozen=True)
+class AccessRecord:
+    """One staff access to a patient's file, as the account holder is shown it."""
+
+    at: datetime  # in Quebec local time, with its offset
+    action: str
+    outcome: str
+    staff_name: str
+    staff_role: str
+    clinic: str | None
+    patient_id: int | None
+    patient_first_name: str | None
+
+
+def describe_access(entries: Iterable[AuditEntry]) -> list[AccessRecord]:
+    """Name the staff member, clinic and patient of each entry (three queries in all).
+
+    A staff member whose account is gone shows an empty name: the entry itself never
+    changes.
+    """
+    rows = list(entries)
+    staff = User.objects.in_bulk({e.actor_id for e in rows if e.actor_id is not None})
+    clinics = Clinic.objects.in_bulk({e.clinic_id for e in rows if e.clinic_id is not None})
+    patients = Patient.objects.in_bulk({e.patient_id for e in rows if e.patient_id is not None})
+    records = []
+    for entry in rows:
+        person = staff.get(entry.actor_id) if entry.actor_id is not None else None
+        clinic = clinics.get(entry.clinic_id) if entry.clinic_id is not None else None
+        patient = patients.get(entry.patient_id) if entry.patient_id is not None else None
+        records.append(
+            AccessRecord(
+                at=entry.occurred_at.astimezone(clock.LOCAL_TZ),
+                action=entry.action,
+                outcome=entry.outcome,
+                staff_name=f"{person.first_name} {person.last_name}".strip() if person else "",
+                staff_role=entry.actor_role,
+                clinic=clinic.name if clinic else None,
+                patient_id=entry.patient_id,
+                patient_first_name=patient.first_name if patient else None,
+            )
+        )
+    return records
