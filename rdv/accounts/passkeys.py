@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from webauthn import (
     generate_authentication_options,
     generate_registration_options,
@@ -44,11 +45,12 @@ from webauthn.helpers.structs import (
 
 from rdv.accounts import mfa
 from rdv.accounts.models import ChallengePurpose, Passkey, User, WebAuthnChallenge
+from rdv.accounts.queries import is_staff_member
 from rdv.audit import services as audit
 from rdv.audit.models import Outcome
 from rdv.audit.services import Subject
 from rdv.core import clock
-from rdv.core.errors import NotAuthenticated, ValidationError
+from rdv.core.errors import Conflict, NotAuthenticated, NotFound, ValidationError
 
 NAME_MAX_LENGTH = 100
 
@@ -253,3 +255,49 @@ def verify_authentication(*, challenge_id: str, credential: dict[str, Any]) -> U
         )
         raise _sign_in_rejected() from exc
     return passkey.user
+
+
+def sign_in_session(*, challenge_id: str, credential: dict[str, Any]) -> User:
+    """Whoever proves a registered passkey, for a browser session: the same checks and
+    audit entry ("auth.passkey") as a token sign-in, but the caller starts a session."""
+    # services imports this module; its role helper is needed only here.
+    from rdv.accounts.services import audit_role  # noqa: PLC0415
+
+    user = verify_authentication(challenge_id=challenge_id, credential=credential)
+    audit.record("auth.passkey", actor=user, role=audit_role(user))
+    return user
+
+
+# --- Managing one's passkeys ------------------------------------------------------------
+
+
+def passkeys_of(user: User) -> list[Passkey]:
+    """The user's passkeys, oldest first."""
+    return list(Passkey.objects.filter(user=user).order_by("created_at", "pk"))
+
+
+def remove_passkey(user: User, *, passkey_id: int) -> None:
+    """Remove one of `user`'s passkeys; someone else's answers "not found", like a missing one.
+
+    Clinic staff cannot remove their last second factor: they could no longer sign in
+    (a lost device is replaced through an administrator's enrolment code instead).
+    """
+    with transaction.atomic():
+        # Every passkey of the user, locked in key order: two removals cannot both
+        # believe that another factor remains.
+        mine = list(Passkey.objects.select_for_update().filter(user=user).order_by("pk"))
+        passkey = next((p for p in mine if p.pk == passkey_id), None)
+        if passkey is None:
+            raise NotFound(_("This passkey does not exist."), code="passkey_not_found")
+        others = len(mine) > 1 or TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+        if is_staff_member(user) and not others:
+            raise Conflict(
+                _(
+                    "Clinic staff must keep a second factor. Add another passkey or an "
+                    "authenticator app before removing this one."
+                ),
+                code="last_second_factor",
+            )
+        subject = _subject(passkey)
+        passkey.delete()
+        audit.record("mfa.passkey.remove", actor=user, subject=subject)
