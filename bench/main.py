@@ -18,7 +18,14 @@ from typing import TypeVar
 
 from bench import checks, dataset
 from bench.config import BENCH_DATABASE_URL, CITIES, BenchConfig
-from bench.phases import PhaseRun, Target, booking_phase, contention_phase, search_phase
+from bench.phases import (
+    PhaseRun,
+    Target,
+    booking_phase,
+    contention_phase,
+    search_page_phase,
+    search_phase,
+)
 from bench.server import HOST, AppServer
 from bench.stats import KindStats, format_statuses, format_table, summarise
 
@@ -38,6 +45,7 @@ class Results:
     errors: dict[str, str] = field(default_factory=dict)
     integrity: checks.Integrity | None = None
     server_tracebacks: int = 0
+    page_sizes: list[int] = field(default_factory=list)  # results page bodies, bytes
 
 
 def step(title: str, results: Results, action: Callable[[], T]) -> T | None:
@@ -95,6 +103,18 @@ def run_search(config: BenchConfig, target: Target, cities: list[str], results: 
     search_phase(target, config.search_clients, WARM_UP_SECONDS, cities)  # not measured
     run = search_phase(target, config.search_clients, config.seconds, cities)
     print_phase("a. search", run, ["search"], results)
+
+
+def run_search_page(
+    config: BenchConfig, target: Target, cities: list[str], results: Results
+) -> None:
+    """One client alone gives the server time per page (no queueing); then the same load
+    as the API search, for a pages-per-second figure to compare."""
+    search_page_phase(target, 1, WARM_UP_SECONDS, cities, [])  # not measured
+    alone = search_page_phase(target, 1, config.seconds, cities, results.page_sizes)
+    print_phase("a'. results page, 1 client", alone, ["page"], results)
+    loaded = search_page_phase(target, config.search_clients, config.seconds, cities, [])
+    print_phase("a'. results page", loaded, ["page"], results)
 
 
 def run_booking_label(
@@ -168,6 +188,12 @@ def run(config: BenchConfig, started: float) -> int:
                 f"a. availability search: {config.search_clients} clients, {config.seconds} s",
                 results,
                 lambda: run_search(config, target, cities, results),
+            )
+            step(
+                "a'. search results page (HTML): 1 client, then "
+                f"{config.search_clients} clients, {config.seconds} s each",
+                results,
+                lambda: run_search_page(config, target, cities, results),
             )
             if tokens is not None:
                 booking_tokens, contention_tokens = tokens
@@ -251,6 +277,20 @@ def print_summary(config: BenchConfig, results: Results, wall: float, log_path: 
             f"bookings/s with the audit log {book.rate_of(201):.1f} / without "
             f"{unaudited.rate_of(201):.1f} = {book.rate_of(201) / unaudited.rate_of(201):.0%} "
             "(aim: at least 90 %)"
+        )
+    alone = _find(results, "a'. results page, 1 client", "page")
+    pages = _find(results, "a'. results page", "page")
+    if alone is not None and results.page_sizes:
+        sizes = sorted(results.page_sizes)
+        print(
+            f"results page: server time p50 {alone.p50:.1f} ms, p95 {alone.p95:.1f} ms "
+            f"(one client, no queueing); HTML {sizes[len(sizes) // 2] / 1024:.1f} KB median "
+            f"uncompressed, {sizes[-1] / 1024:.1f} KB largest (budget: 100 KB per page)"
+        )
+    if pages is not None and search is not None and search.per_second > 0:
+        print(
+            f"results pages per s {pages.per_second:.1f} / API searches per s "
+            f"{search.per_second:.1f} = {pages.per_second / search.per_second:.0%}"
         )
     contention = _find(results, "c. contention", "book")
     if contention is not None:

@@ -19,6 +19,7 @@ from bench.client import Answer, Client
 from bench.stats import Recorder
 
 AVAILABILITY = "/api/v1/availability"
+SEARCH_PAGE = "/"  # the patient's results page: the same search, rendered as HTML
 APPOINTMENTS = "/api/v1/appointments"
 BOOKINGS_PER_SEARCH = 5  # a client books at most this many of its share of one result page
 BARRIER_TIMEOUT_SECONDS = 60.0
@@ -101,6 +102,33 @@ def search_phase(target: Target, clients: int, seconds: float, cities: list[str]
             while time.monotonic() < deadline:
                 answer = client.get(AVAILABILITY, search_query(rng.choice(cities), rng))
                 record(recorder, "search", answer)
+        finally:
+            client.close()
+
+    return run_clients(clients, seconds, worker)
+
+
+def search_page_phase(
+    target: Target, clients: int, seconds: float, cities: list[str], sizes: list[int]
+) -> PhaseRun:
+    """Visitors loading the results page (server-rendered HTML), back to back; the body
+    sizes of the 200 answers are appended to `sizes`."""
+
+    def worker(index: int, deadline: float, recorder: Recorder) -> None:
+        rng = random.Random(1000 + index)
+        client = Client(target.host, target.port)
+        try:
+            while time.monotonic() < deadline:
+                query = search_query(rng.choice(cities), rng)
+                page_query = {"near": query["near"], "radius_km": query["radius_km"]}
+                if "type" in query:
+                    page_query["appointment_type"] = query["type"]
+                if "language" in query:
+                    page_query["language"] = query["language"]
+                answer = client.get(SEARCH_PAGE, page_query)
+                record(recorder, "page", answer)
+                if answer.status == 200:
+                    sizes.append(len(answer.body))
         finally:
             client.close()
 

@@ -129,6 +129,9 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "sign_in"
 API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", 30, minimum=1)
+# A password-reset link works once, for this long (seconds), and stops working as soon as
+# the password changes (rdv.accounts.password_reset).
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3600, minimum=300)
 
 # --- Two factors ---------------------------------------------------------------------
 # Staff sign in with a password and a code from an authenticator app (TOTP), a recovery
@@ -144,6 +147,11 @@ MFA_ENROLMENT_CODE_HOURS = env_int("MFA_ENROLMENT_CODE_HOURS", 72, minimum=1)
 MFA_ENROLMENT_TOKEN_MINUTES = env_int("MFA_ENROLMENT_TOKEN_MINUTES", 15, minimum=1)
 if PRODUCTION and not WEBAUTHN_ORIGIN.startswith("https://"):
     raise ImproperlyConfigured("WEBAUTHN_ORIGIN must be an https:// origin in production.")
+# The site's public address, for links in emails: never taken from a request's Host
+# header, which a client chooses. Passkeys are bound to the same origin, hence the default.
+SITE_URL = env_str("SITE_URL", WEBAUTHN_ORIGIN).rstrip("/")
+if PRODUCTION and not SITE_URL.startswith("https://"):
+    raise ImproperlyConfigured("SITE_URL must be an https:// address in production.")
 
 # --- Languages and time ---------------------------------------------------------------
 LANGUAGE_CODE = "fr"
@@ -155,7 +163,8 @@ TIME_ZONE = "America/Toronto"
 
 # --- Static files ---------------------------------------------------------------------
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Overridable so that test runs side by side do not collect into one folder.
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -189,6 +198,8 @@ TASKS = {
 # --- Booking rules --------------------------------------------------------------------
 SLOT_HORIZON_DAYS = env_int("SLOT_HORIZON_DAYS", 60, minimum=1)
 HOLD_MINUTES = env_int("HOLD_MINUTES", 5, minimum=1)
+# A family visit books this many people at most in one step.
+FAMILY_VISIT_MAX = 6
 CANCELLATION_GRACE_MINUTES = env_int("CANCELLATION_GRACE_MINUTES", 15, minimum=0)
 SEARCH_MAX_RADIUS_KM = env_int("SEARCH_MAX_RADIUS_KM", 200, minimum=1)
 SEARCH_MAX_DAYS = env_int("SEARCH_MAX_DAYS", 90, minimum=1)
@@ -215,7 +226,7 @@ RATE_LIMITS = dict(
     item.split("=", 1)
     for item in env_list(
         "RATE_LIMITS",
-        "signin=10/m,token=10/m,signup=5/h,hold=30/m,book=20/m,search=120/m",
+        "signin=10/m,token=10/m,signup=5/h,hold=30/m,book=20/m,search=120/m,password_reset=5/h",
     )
 )
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", default=True)
@@ -232,6 +243,22 @@ AUDIT_ANCHOR_MINUTES = env_int("AUDIT_ANCHOR_MINUTES", 10, minimum=1)
 # every AUDIT_SEAL_SECONDS, and verify_audit fails if one waits longer than the grace.
 AUDIT_SEAL_SECONDS = env_int("AUDIT_SEAL_SECONDS", 15, minimum=1)
 AUDIT_SEAL_GRACE_SECONDS = env_int("AUDIT_SEAL_GRACE_SECONDS", 300, minimum=30)
+
+# --- Privacy (Quebec Law 25) ----------------------------------------------------------
+# The person in charge of the protection of personal information, named on the privacy
+# page with a way to reach them. The defaults are a fictional role and address for the
+# demo; a real deployment sets the real person.
+PRIVACY_OFFICER_NAME = env_str(
+    "PRIVACY_OFFICER_NAME", "Équipe de la protection des renseignements personnels"
+)
+PRIVACY_OFFICER_TITLE = env_str(
+    "PRIVACY_OFFICER_TITLE", "Responsable de la protection des renseignements personnels"
+)
+PRIVACY_OFFICER_EMAIL = env_str("PRIVACY_OFFICER_EMAIL", "privacy@rdvsante.example")
+# How long the appointments of a deleted account are kept after the last one, before
+# `manage.py purge_expired_records` destroys them: three years (with a leap day), the
+# Civil Code's prescription for personal actions (docs/privacy.md).
+PRIVACY_RETENTION_DAYS = env_int("PRIVACY_RETENTION_DAYS", 3 * 365 + 1, minimum=1)
 
 # --- HTTP hardening -------------------------------------------------------------------
 # No inline script or style anywhere: what a page needs comes from our own static files,

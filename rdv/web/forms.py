@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from rdv.accounts.registration import TERMS_VERSION
@@ -21,7 +22,9 @@ def offer_patients(form: forms.Form, patients: list[tuple[int, str]]) -> None:
     patient_field.choices = patients
 
 
-class SearchForm(forms.Form):
+class WhereWhenForm(forms.Form):
+    """Where, when and what: the part of a search every search page shares."""
+
     near = forms.CharField(
         label=_("Municipality or postal code"),
         max_length=100,
@@ -44,15 +47,22 @@ class SearchForm(forms.Form):
     language = forms.ChoiceField(
         label=_("Practitioner's language"), choices=LANGUAGE_CHOICES, required=False
     )
+
+    # Names the services use for fields, mapped to this form's fields.
+    SERVICE_FIELDS = {"from": "date_from", "to": "date_to", "type": "appointment_type"}
+
+    def add_service_error(self, field: str | None, message: str) -> None:
+        name = self.SERVICE_FIELDS.get(field or "", field)
+        self.add_error(name if name in self.fields else None, message)
+
+
+class SearchForm(WhereWhenForm):
     family_doctor = forms.BooleanField(label=_("Only with my family doctor"), required=False)
     patient_id = forms.TypedChoiceField(label=_("For"), coerce=int, required=False, choices=[])
     offset = forms.IntegerField(
         min_value=0, max_value=1000, required=False, widget=forms.HiddenInput
     )
     reschedule = forms.IntegerField(min_value=1, required=False, widget=forms.HiddenInput)
-
-    # Names the services use for fields, mapped to this form's fields.
-    SERVICE_FIELDS = {"from": "date_from", "to": "date_to", "type": "appointment_type"}
 
     def __init__(self, *args: Any, patients: list[tuple[int, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -61,9 +71,67 @@ class SearchForm(forms.Form):
             del self.fields["patient_id"]
             del self.fields["family_doctor"]
 
-    def add_service_error(self, field: str | None, message: str) -> None:
-        name = self.SERVICE_FIELDS.get(field or "", field)
-        self.add_error(name if name in self.fields else None, message)
+
+class FamilySearchForm(WhereWhenForm):
+    """Back-to-back times at one clinic for several of the account's people."""
+
+    patients = forms.TypedMultipleChoiceField(
+        label=_("Who is coming?"), coerce=int, widget=forms.CheckboxSelectMultiple
+    )
+
+    field_order = ("patients",)
+    SERVICE_FIELDS = {**WhereWhenForm.SERVICE_FIELDS, "patients": "patients"}
+
+    def __init__(self, *args: Any, patients: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["patients"]
+        assert isinstance(field, forms.TypedMultipleChoiceField)  # noqa: S101  # nosec B101
+        field.choices = patients
+
+    def clean_patients(self) -> list[int]:
+        chosen: list[int] = self.cleaned_data["patients"]
+        if not 2 <= len(chosen) <= settings.FAMILY_VISIT_MAX:
+            raise forms.ValidationError(
+                _("Choose between 2 and %(most)d people.") % {"most": settings.FAMILY_VISIT_MAX}
+            )
+        return chosen
+
+
+def _id_list(text: str) -> list[int]:
+    try:
+        ids = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise forms.ValidationError(_("Choose the times again.")) from None
+    if any(i <= 0 for i in ids):
+        raise forms.ValidationError(_("Choose the times again."))
+    return ids
+
+
+class FamilyBookForm(forms.Form):
+    """The chosen group: slot ids and patient ids, in the same order; a reason each."""
+
+    slots = forms.CharField(max_length=200, widget=forms.HiddenInput)
+    patients = forms.CharField(max_length=200, widget=forms.HiddenInput)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors:
+            return data
+        slots, patients = _id_list(data["slots"]), _id_list(data["patients"])
+        if len(slots) != len(patients) or not 2 <= len(slots) <= settings.FAMILY_VISIT_MAX:
+            raise forms.ValidationError(_("Choose the times again."))
+        data["pairs"] = list(zip(patients, slots, strict=True))
+        return data
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for index in range(settings.FAMILY_VISIT_MAX):
+            self.fields[f"reason_{index}"] = forms.CharField(
+                label=_("Reason for the visit (optional)"),
+                max_length=500,
+                required=False,
+                widget=forms.Textarea(attrs={"rows": 2}),
+            )
 
 
 class SignInForm(forms.Form):

@@ -1,6 +1,6 @@
-from django.urls import path
+from django.urls import include, path
 
-from rdv.web import account_views, views
+from rdv.web import account_views, family_views, views
 
 # French paths first: they are what a patient in Quebec sees in the address bar.
 urlpatterns = [
@@ -8,6 +8,8 @@ urlpatterns = [
     path("creneaux/<int:slot_id>/", views.slot_detail, name="slot"),
     path("creneaux/<int:slot_id>/retenir/", views.hold, name="hold"),
     path("creneaux/reserver/", views.book, name="book"),
+    path("visite-familiale/", family_views.family_search, name="family_search"),
+    path("visite-familiale/reserver/", family_views.family_book, name="family_book"),
     path("mes-rendez-vous/", views.my_appointments, name="appointments"),
     path("rendez-vous/<int:appointment_id>/", views.appointment_detail, name="appointment"),
     path(
@@ -22,4 +24,7 @@ urlpatterns = [
     path("compte/confirmation/", account_views.verify_email, name="verify_email"),
     path("compte/deconnexion/", account_views.sign_out, name="sign_out"),
     path("langue/", account_views.switch_language, name="switch_language"),
+    path("", include("rdv.web.urls_profile")),
+    path("", include("rdv.web.urls_password")),
+    path("", include("rdv.web.urls_privacy")),
 ]

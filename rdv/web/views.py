@@ -21,7 +21,7 @@ from rdv.api.limits import enforce
 from rdv.core import clock
 from rdv.core.errors import DomainError, NotFound, SlotUnavailable
 from rdv.core.geo import municipalities
-from rdv.patients.models import Patient
+from rdv.patients.queries import bookable_patients
 from rdv.scheduling import services
 from rdv.scheduling.models import AppointmentStatus, Slot
 from rdv.scheduling.queries import (
@@ -29,11 +29,12 @@ from rdv.scheduling.queries import (
     FoundSlot,
     appointment_for_user,
     appointments_for_user,
+    hold_seconds_left,
     search_availability,
     visible_slot,
 )
 from rdv.scheduling.search import DEFAULT_DAYS, SearchRequest, availability_query
-from rdv.web import ics
+from rdv.web import holds, ics
 from rdv.web.errors import error_page, handles_domain_errors, posted, signed_in
 from rdv.web.forms import RADIUS_CHOICES, BookForm, CancelForm, HoldForm, MoveForm, SearchForm
 
@@ -48,8 +49,7 @@ def _user(request: HttpRequest) -> User | None:
 def _patient_choices(user: User | None) -> list[tuple[int, str]]:
     if user is None:
         return []
-    patients = Patient.objects.filter(account=user).order_by("pk")
-    return [(p.pk, f"{p.first_name} {p.last_name}") for p in patients]
+    return [(p.pk, f"{p.first_name} {p.last_name}") for p in bookable_patients(user)]
 
 
 @require_GET
@@ -57,7 +57,8 @@ def _patient_choices(user: User | None) -> list[tuple[int, str]]:
 def search(request: HttpRequest) -> HttpResponse:
     """Home: the search form; with a place given, the earliest free slots nearby."""
     user = _user(request)
-    form = SearchForm(request.GET or None, patients=_patient_choices(user))
+    patients = _patient_choices(user)
+    form = SearchForm(request.GET or None, patients=patients)
     page: AvailabilityPage | None = None
     place = ""
     if form.is_bound and form.is_valid():
@@ -94,6 +95,7 @@ def search(request: HttpRequest) -> HttpResponse:
             "wider_url": _wider_url(request, form, page),
             "municipalities": municipalities(),
             "reschedule": form.cleaned_data.get("reschedule") if form.is_bound else None,
+            "family_visit": len(patients) >= 2,
         },
     )
 
@@ -146,10 +148,9 @@ def _slot_page(
 ) -> HttpResponse:
     """`lost`: someone else took this slot; answer 409 with a few alternatives."""
     initial = {"slot_id": slot.pk, "patient_id": request.GET.get("pour")}
-    now = clock.now()
-    hold_seconds = 0
-    if user is not None and slot.hold_owner_id == user.pk and slot.hold_expires_at is not None:
-        hold_seconds = max(0, int((slot.hold_expires_at - now).total_seconds()))
+    hold_seconds = hold_seconds_left(
+        slot, user=user, visitor_token=request.session.get(holds.SESSION_KEY)
+    )
     return render(
         request,
         "web/slot.html",
@@ -157,6 +158,7 @@ def _slot_page(
             "slot": slot,
             "held": hold_seconds > 0,
             "hold_seconds": hold_seconds,
+            "needs_verification": user is not None and user.email_verified_at is None,
             "form": form or BookForm(initial=initial, patients=_patient_choices(user)),
             "hold_form": HoldForm(initial=initial, patients=_patient_choices(user)),
             "alternatives": _alternatives(user, slot) if lost else [],
@@ -176,11 +178,13 @@ def slot_detail(request: HttpRequest, slot_id: int) -> HttpResponse:
 
 
 @require_POST
-@login_required
 @handles_domain_errors
 def hold(request: HttpRequest, slot_id: int) -> HttpResponse:
-    """Hold the slot for one of my patients for a few minutes (they must fit its type)."""
-    user = signed_in(request)
+    """Hold the slot for a few minutes: for one of my patients (they must fit its type), or,
+    for a visitor not signed in yet, until they sign in or create an account."""
+    user = _user(request)
+    if user is None:
+        return _hold_for_visitor(request, slot_id)
     slot = visible_slot(user, slot_id)
     form = HoldForm(request.POST, patients=_patient_choices(user))
     if not form.is_valid():
@@ -199,6 +203,17 @@ def hold(request: HttpRequest, slot_id: int) -> HttpResponse:
     return redirect(f"{reverse('slot', args=[slot_id])}?pour={patient_id}")
 
 
+def _hold_for_visitor(request: HttpRequest, slot_id: int) -> HttpResponse:
+    slot = visible_slot(None, slot_id)
+    enforce(request, "hold")
+    try:
+        services.hold_slot_for_visitor(visitor_token=holds.visitor_token(request), slot_id=slot_id)
+    except SlotUnavailable as exc:
+        messages.error(request, str(exc.message))
+        return _slot_page(request, None, slot, None, lost=True)
+    return redirect("slot", slot_id=slot_id)
+
+
 @require_POST
 @login_required
 @handles_domain_errors
@@ -206,6 +221,7 @@ def book(request: HttpRequest) -> HttpResponse:
     """Book the held slot; if someone else got it, say so, keep what was typed, offer others."""
     user = signed_in(request)
     form = BookForm(request.POST, patients=_patient_choices(user))
+    status = 422
     if "slot_id" in form.errors:
         return error_page(request, NotFound(_("Choose a time first.")))
     if form.is_valid():
@@ -223,11 +239,12 @@ def book(request: HttpRequest) -> HttpResponse:
             return _slot_page(request, user, visible_slot(user, slot_id), form, lost=True)
         except DomainError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, str(exc.message))
+            status = exc.status
         else:
             messages.success(request, _("Your appointment is booked."))
             return redirect("appointment", appointment_id=appointment.pk)
     slot_id = int(request.POST["slot_id"])
-    return _slot_page(request, user, visible_slot(user, slot_id), form, status=422)
+    return _slot_page(request, user, visible_slot(user, slot_id), form, status=status)
 
 
 @require_GET

@@ -1,0 +1,187 @@
+"""Every patient page, in both languages: no serious or critical accessibility violation,
+no sideways scrolling at 375 px, and under 100 KB transferred (fonts excluded).
+
+The list below is the patient site; a page added to rdv/web must be added here (the last
+test compares it with the URL configuration, so a forgotten page fails).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.urls import URLPattern, URLResolver
+from playwright.sync_api import Page
+
+from rdv.scheduling import services
+from rdv.scheduling.models import Slot
+from tests.conftest import PASSWORD, local, make_slot
+from tests.e2e.support import PageFactory, assert_accessible
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PAGE_BUDGET_BYTES = 100 * 1024
+
+# (url name, path template); {slot}, {appointment} and {dependant} are filled in below.
+VISITOR_PAGES = [
+    ("search", "/"),
+    ("search", "/?near=Laval&radius_km=25"),
+    ("search", "/?near=Gaspé&radius_km=5"),  # the empty state
+    ("search", "/?near=Atlantis"),  # the error summary
+    ("slot", "/creneaux/{slot}/"),
+    ("sign_in", "/compte/connexion/"),
+    ("sign_up", "/compte/inscription/"),
+    ("password_reset", "/compte/mot-de-passe/oublie/"),
+    ("password_reset_sent", "/compte/mot-de-passe/envoye/"),
+    ("privacy", "/confidentialite/"),
+]
+SIGNED_IN_PAGES = [
+    ("search", "/?near=Laval&radius_km=25"),
+    ("slot", "/creneaux/{slot}/"),
+    ("appointments", "/mes-rendez-vous/"),
+    ("appointment", "/rendez-vous/{appointment}/"),
+    ("cancel", "/rendez-vous/{appointment}/annuler/"),
+    ("family_search", "/visite-familiale/"),
+    ("family_search", "/visite-familiale/?near=Laval&patients={self}&patients={dependant}"),
+    ("verify_email", "/compte/confirmation/"),
+    ("profile", "/compte/profil/"),
+    ("dependants", "/compte/proches/"),
+    ("dependant_add", "/compte/proches/ajouter/"),
+    ("dependant_edit", "/compte/proches/{dependant}/"),
+    ("dependant_remove", "/compte/proches/{dependant}/retirer/"),
+    ("passkeys", "/compte/cles-d-acces/"),
+    ("access_log", "/compte/acces-a-mon-dossier/"),
+    ("my_data", "/compte/mes-donnees/"),
+]
+# Pages that are not pages: downloads, form targets, redirects, one-time links.
+NOT_PAGES = {
+    "hold",
+    "book",
+    "appointment_ics",
+    "move",
+    "sign_out",
+    "switch_language",
+    "family_book",
+    "data_export",
+    "delete_account",
+    "account_deleted",
+    "password_reset_confirm",
+    "passkey_register_begin",
+    "passkey_register_finish",
+    "passkey_remove",
+    "passkey_sign_in_begin",
+    "passkey_sign_in_finish",
+}
+
+
+@pytest.fixture
+def marie_booked(cast: Any) -> dict[str, int]:
+    first = make_slot(cast.dr_roy, local(2026, 11, 25, 9, 0))
+    make_slot(cast.dr_roy, local(2026, 11, 25, 9, 30))
+    make_slot(cast.nurse_diane, local(2026, 11, 25, 10, 0))
+    appointment = services.book_appointment(user=cast.marie, slot_id=first.pk, reason="Toux")
+    free = Slot.objects.filter(status="free").order_by("start").first()
+    assert free is not None
+    return {
+        "slot": free.pk,
+        "appointment": appointment.pk,
+        "self": cast.marie_self.pk,
+        "dependant": cast.lea.pk,
+    }
+
+
+def transferred(page: Page) -> int:
+    """Bytes the page and its resources took on the wire (compressed bodies), fonts aside."""
+    total: int = page.evaluate(
+        """() => {
+            const nav = performance.getEntriesByType("navigation")[0];
+            let bytes = nav.encodedBodySize;
+            for (const entry of performance.getEntriesByType("resource")) {
+                if (!/\\.(woff2?|ttf|otf)(\\?|$)/.test(entry.name)) {
+                    bytes += entry.encodedBodySize;
+                }
+            }
+            return bytes;
+        }"""
+    )
+    return total
+
+
+def audit(page: Page, path: str) -> None:
+    response = page.goto(path)
+    assert response is not None
+    assert response.status < 500, f"{path} answered {response.status}"
+    page.wait_for_load_state("load")
+    assert_accessible(page)
+    size = transferred(page)
+    assert size < PAGE_BUDGET_BYTES, f"{path} weighs {size / 1024:.0f} KB"
+    page.set_viewport_size({"width": 375, "height": 812})
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375, f"{path} scrolls sideways at 375 px ({width} px)"
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def sign_in(page: Page, email: str) -> None:
+    page.goto("/compte/connexion/")
+    page.locator("#id_email").fill(email)
+    page.locator("#id_password").fill(PASSWORD)
+    page.locator("main form button[type=submit]").first.click()
+    page.wait_for_url(lambda url: "/connexion/" not in url)
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_every_visitor_page_passes(
+    make_page: PageFactory, marie_booked: dict[str, int], language: str
+) -> None:
+    page = make_page(locale=f"{language}-CA")
+    for _name, template in VISITOR_PAGES:
+        audit(page, template.format(**marie_booked))
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_every_signed_in_page_passes(
+    make_page: PageFactory, marie_booked: dict[str, int], language: str, cast: Any
+) -> None:
+    page = make_page(locale=f"{language}-CA")
+    sign_in(page, cast.marie.email)
+    for _name, template in SIGNED_IN_PAGES:
+        audit(page, template.format(**marie_booked))
+
+
+def test_a_missing_page_is_a_readable_404(make_page: PageFactory, db: Any) -> None:
+    page = make_page(locale="fr-CA")
+    response = page.goto("/creneaux/999999/")
+    assert response is not None
+    assert response.status == 404
+    make_page.problems(page).clear()  # the 404 itself is the point
+    assert_accessible(page)
+
+
+def _names(patterns: list[Any]) -> set[str]:
+    found: set[str] = set()
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            if entry.app_name in ("admin",) or str(entry.pattern).startswith("api/"):
+                continue
+            found |= _names(entry.url_patterns)
+        elif isinstance(entry, URLPattern) and entry.name:
+            found.add(entry.name)
+    return found
+
+
+def test_the_lists_above_cover_every_patient_page() -> None:
+    from rdv.web import urls  # noqa: PLC0415 (only this test needs the web URL list)
+
+    audited = {name for name, _ in VISITOR_PAGES + SIGNED_IN_PAGES}
+    missing = _names(list(urls.urlpatterns)) - audited - NOT_PAGES
+    assert not missing, f"patient pages missing from the audit: {sorted(missing)}"
+
+
+def test_a_week_of_results_stays_under_budget(make_page: PageFactory, cast: Any) -> None:
+    """The heaviest ordinary page: a full page of results."""
+    start = local(2026, 11, 24, 8, 0)
+    for index in range(40):
+        make_slot(cast.dr_roy, start + timedelta(minutes=30 * index))
+    page = make_page(locale="fr-CA")
+    audit(page, "/?near=Laval&radius_km=25")
