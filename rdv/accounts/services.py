@@ -115,6 +115,15 @@ def sign_in(*, email: str, password: str, otp: str | None = None) -> User:
     return user
 
 
+def confirm_password(*, user: User, password: str) -> None:
+    """Ask for the password again before a sensitive change (adding a passkey): a session
+    left open, or stolen, must not be enough to plant a new way in. Counts against the
+    same lockout as signing in."""
+    _start_attempt("auth.confirm_password", user.email)
+    _check_password("auth.confirm_password", user.email, password)
+    lockout.clear_attempts(user.email)
+
+
 def issue_enrolment_token(*, email: str, password: str, enrolment_code: str) -> str:
     """A token good only for setting up a second factor, for MFA_ENROLMENT_TOKEN_MINUTES.
 

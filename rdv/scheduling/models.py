@@ -10,9 +10,12 @@ Invariants held by the database itself (DESIGN.md 1–4):
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.deletion import Collector
 from django.utils.translation import gettext_lazy as _
 
 from rdv.core.fields import EncryptedTextField
@@ -129,6 +132,19 @@ class Closure(models.Model):
         return f"closure {self.pk}"
 
 
+def release_hold(
+    collector: Collector, field: models.Field[Any, Any], sub_objs: Any, using: str
+) -> None:
+    """on_delete for the hold's owner: release the whole hold in one UPDATE, so the slot
+    never keeps an expiry without an owner (check constraint slot_hold_complete; Django's
+    own SET_NULL would write the columns one statement at a time). Releasing a hold is
+    harmless even if the deletion then fails."""
+    pks = [obj.pk for obj in sub_objs]
+    field.model._base_manager.using(using).filter(pk__in=pks).update(
+        hold_owner=None, hold_visitor=None, hold_expires_at=None
+    )
+
+
 class Slot(models.Model):
     """A bookable period of one practitioner, materialised from the rules.
 
@@ -156,7 +172,7 @@ class Slot(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.FREE)
     hold_owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
+        on_delete=release_hold,
         null=True,
         blank=True,
         related_name="held_slots",

@@ -248,6 +248,15 @@ def _check_may_book(user: User) -> None:
         )
 
 
+def _lock_booker(user: User) -> None:
+    """Inside the booking transaction: lock the account row, and refuse if it was closed
+    meanwhile. Account deletion takes the same lock, so a booking cannot slip in after it
+    has released the account's appointments."""
+    locked = User.objects.select_for_update().filter(pk=user.pk, is_active=True)
+    if not list(locked.values_list("pk", flat=True)):
+        raise PermissionDenied(_("This account is closed."), code="account_closed")
+
+
 def _explain_unavailable(slot_id: int, now: datetime) -> SlotUnavailable:
     """Say why a compare-and-set lost (diagnosis only: the decision is already made).
 
@@ -287,7 +296,7 @@ def hold_slot(*, user: User, slot_id: int, patient_id: int | None = None) -> Hol
             won = (
                 Slot.objects.filter(pk=slot.pk)
                 .filter(_takeable_by(user, now), _visible_to(patient))
-                .update(hold_owner=user, hold_expires_at=expires_at)
+                .update(hold_owner=user, hold_visitor=None, hold_expires_at=expires_at)
             )
             if won != 1:
                 raise _explain_unavailable(slot.pk, now)
@@ -358,9 +367,13 @@ def claim_visitor_hold(*, user: User, visitor_token: str) -> Hold | None:
         if expires_at is None:  # the filter above says otherwise; this tells mypy
             return None
         Slot.objects.filter(hold_owner=user).exclude(pk=slot_id).update(**NO_HOLD)
-        won = Slot.objects.filter(pk=slot_id, hold_visitor=digest, hold_expires_at__gt=now).update(
-            hold_owner=user, hold_visitor=None
-        )
+        try:
+            with transaction.atomic():
+                won = Slot.objects.filter(
+                    pk=slot_id, hold_visitor=digest, hold_expires_at__gt=now
+                ).update(hold_owner=user, hold_visitor=None)
+        except IntegrityError:  # the account took another hold meanwhile: theirs wins
+            return None
     return Hold(slot_id=slot_id, expires_at=expires_at) if won == 1 else None
 
 
@@ -379,6 +392,7 @@ def book_appointment(
     now = clock.now()
     try:
         with transaction.atomic():
+            _lock_booker(user)
             appointment = _take(user, patient, slot, reason, now)
             # Whatever else this account was holding goes back to everyone.
             Slot.objects.filter(hold_owner=user).update(**NO_HOLD)
@@ -449,6 +463,7 @@ def book_family_visit(*, user: User, choices: list[FamilyChoice]) -> list[Appoin
     now = clock.now()
     try:
         with transaction.atomic():
+            _lock_booker(user)
             appointments = [_take(user, patient, slot, why, now) for slot, patient, why in taken]
             Slot.objects.filter(hold_owner=user).update(**NO_HOLD)
     except IntegrityError as exc:

@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from rdv.accounts import passkeys
+from rdv.accounts import services as accounts
 from rdv.accounts.models import User
 from rdv.accounts.queries import has_second_factor, is_staff_member
 from rdv.api.limits import enforce
@@ -117,6 +118,7 @@ def register_begin(request: HttpRequest) -> JsonResponse:
     form = RegistrationBeginForm(request.POST)
     if not form.is_valid():
         return _invalid(form)
+    accounts.confirm_password(user=user, password=form.cleaned_data["password"])
     handle, options = passkeys.begin_registration(user, otp=form.cleaned_data["otp"] or None)
     return JsonResponse({"challenge_id": handle, "options": options})
 

@@ -44,6 +44,14 @@ class NewPasswordForm(forms.Form):
 class PasskeyNameForm(forms.Form):
     """The page's "add a passkey" form; the script sends it with the ceremony."""
 
+    password = forms.CharField(
+        label=_("Your password"),
+        help_text=_("To be sure it is you before adding a way to sign in."),
+        max_length=256,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
     name = forms.CharField(
         label=_("Name of this passkey"),
         help_text=_("So that you can recognise it later, e.g. “My phone”."),
@@ -66,6 +74,7 @@ class PasskeyNameForm(forms.Form):
 
 
 class RegistrationBeginForm(forms.Form):
+    password = forms.CharField(max_length=256, strip=False)
     otp = forms.CharField(max_length=20, required=False)
 
 

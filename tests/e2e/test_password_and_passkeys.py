@@ -132,6 +132,7 @@ def test_a_patient_adds_signs_in_with_and_removes_a_passkey(
     check(page, "en-passkeys-empty")
 
     page.get_by_label("Name of this passkey").fill("Test phone")
+    page.get_by_label("Your password").fill(PASSWORD)
     page.get_by_role("button", name="Add a passkey").click()
     codes = page.locator("[data-recovery-list] li")
     expect(codes).to_have_count(10)

@@ -242,3 +242,41 @@ def test_family_groups_give_child_only_times_to_young_children(cast: Cast, noah:
     assert by_type[AppointmentType.CHILD_0_5] == cast.lea.pk  # Léa is 3, Noah 8
     # Two people over six cannot share these times.
     assert family_groups(query, [cast.marie_self, noah]) == []
+
+
+def test_an_expired_visitor_hold_does_not_stop_an_account_holding_the_slot(cast: Cast) -> None:
+    slot = make_slot(cast.dr_roy, local(2026, 11, 25, 9, 0))
+    services.hold_slot_for_visitor(visitor_token=token(), slot_id=slot.pk)
+    with clock.frozen_now(clock.now() + timedelta(minutes=6)):
+        services.hold_slot(user=cast.paul, slot_id=slot.pk)
+    slot.refresh_from_db()
+    assert (slot.hold_owner_id, slot.hold_visitor) == (cast.paul.pk, None)
+
+
+@pytest.mark.parametrize("expired", [False, True])
+def test_deleting_an_account_clears_its_hold_whole(cast: Cast, expired: bool) -> None:
+    slot = make_slot(cast.dr_roy, local(2026, 11, 25, 9, 0))
+    services.hold_slot(user=cast.paul, slot_id=slot.pk)
+    later = clock.now() + timedelta(minutes=6 if expired else 0)
+    with clock.frozen_now(later):
+        User.objects.filter(pk=cast.paul.pk).delete()
+    slot.refresh_from_db()
+    assert (slot.hold_owner_id, slot.hold_visitor, slot.hold_expires_at) == (None, None, None)
+
+
+def test_a_closed_account_cannot_book(cast: Cast, noah: Patient) -> None:
+    slots = [make_slot(cast.dr_roy, local(2026, 11, 25, 9, 30 * i)) for i in range(2)]
+    User.objects.filter(pk=cast.marie.pk).update(is_active=False)
+    with pytest.raises(PermissionDenied) as closed:
+        services.book_appointment(user=cast.marie, slot_id=slots[0].pk)
+    assert closed.value.code == "account_closed"
+    with pytest.raises(PermissionDenied):
+        services.book_family_visit(
+            user=cast.marie,
+            choices=[
+                services.FamilyChoice(patient_id=cast.lea.pk, slot_id=slots[0].pk),
+                services.FamilyChoice(patient_id=noah.pk, slot_id=slots[1].pk),
+            ],
+        )
+    assert not Appointment.objects.exists()
+    assert set(Slot.objects.values_list("status", flat=True)) == {SlotStatus.FREE}

@@ -230,7 +230,8 @@ def post(client: Client, path: str, data: dict[str, Any] | None = None) -> Any:
 
 
 def register(client: Client, device: SoftAuthenticator, **fields: str) -> Any:
-    begun = post(client, f"{PASSKEYS}ajout/debut/", {k: v for k, v in fields.items() if k == "otp"})
+    begin = {"password": PASSWORD, **{k: v for k, v in fields.items() if k == "otp"}}
+    begun = post(client, f"{PASSKEYS}ajout/debut/", begin)
     assert begun.status_code == 200, begun.content
     body = begun.json()
     return post(
@@ -297,10 +298,21 @@ def test_registering_needs_a_session_and_answers_in_json(cast: Cast) -> None:
     assert english().get(f"{PASSKEYS}ajout/debut/").status_code == 405
 
 
+def test_adding_a_passkey_needs_the_password_again(cast: Cast) -> None:
+    """A session left open (or stolen) must not be enough to plant a new way in."""
+    browser = signed_in(cast.paul)
+    for data in ({}, {"password": "not the password"}):
+        refused = post(browser, f"{PASSKEYS}ajout/debut/", data)
+        assert refused.status_code in (401, 422)
+        assert "challenge_id" not in refused.json()
+    assert register(browser, SoftAuthenticator()).status_code == 200
+    assert Passkey.objects.filter(user=cast.paul).count() == 1
+
+
 def test_a_second_factor_is_needed_to_add_another_one(cast: Cast) -> None:
     device = enrol(cast.sophie)
     browser = signed_in(cast.sophie)
-    refused = post(browser, f"{PASSKEYS}ajout/debut/")
+    refused = post(browser, f"{PASSKEYS}ajout/debut/", {"password": PASSWORD})
     assert refused.status_code == 403
     assert refused.json()["error"] == {
         "code": "second_factor_required",
@@ -311,7 +323,7 @@ def test_a_second_factor_is_needed_to_add_another_one(cast: Cast) -> None:
 
 def test_a_bad_credential_is_refused_in_json(cast: Cast) -> None:
     browser = signed_in(cast.paul)
-    begun = post(browser, f"{PASSKEYS}ajout/debut/").json()
+    begun = post(browser, f"{PASSKEYS}ajout/debut/", {"password": PASSWORD}).json()
     for credential in ("not json", "[1, 2]", json.dumps({"id": "x"})):
         response = post(
             browser,

@@ -148,7 +148,11 @@ function showRecoveryCodes(codes) {
 function register(form) {
   var otp = form.querySelector("[name=otp]");
   var name = form.querySelector("[name=name]");
-  return post(form.getAttribute("data-begin-url"), { otp: otp ? otp.value : "" })
+  var password = form.querySelector("[name=password]");
+  return post(form.getAttribute("data-begin-url"), {
+    password: password ? password.value : "",
+    otp: otp ? otp.value : "",
+  })
     .then(function (begun) {
       return navigator.credentials.create({ publicKey: creationOptions(begun.options) })
         .then(function (credential) {
