@@ -60,6 +60,8 @@ def test_marie_sees_who_viewed_her_file_downloads_her_data_and_deletes_her_accou
     cast.sophie.first_name, cast.sophie.last_name = "Sophie", "Lavoie"
     cast.sophie.save()
     cast.marie.email_verified_at = local(2026, 11, 1, 9, 0)
+    # Signing in switches the pages to the account's language.
+    cast.marie.preferred_language = "en"
     cast.marie.save()
     audit.record(
         "patient.view",

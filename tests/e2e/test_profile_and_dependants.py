@@ -7,7 +7,6 @@ Each page is audited for accessibility and photographed at desktop and phone wid
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -16,7 +15,6 @@ from rdv.accounts.models import User
 from rdv.patients.models import Patient
 from tests.conftest import PASSWORD, Cast, local
 from tests.e2e.support import PageFactory, assert_accessible, screenshot
-from tests.factories import PractitionerFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -51,14 +49,7 @@ def marie(cast: Cast) -> User:
     return cast.marie
 
 
-@pytest.fixture
-def accepting_doctor(cast: Cast) -> Any:
-    return PractitionerFactory.create(
-        clinic=cast.laval, first_name="Julie", last_name="Bouchard", accepting_new_patients=True
-    )
-
-
-def add_child(page: Page, first: str, born: str, ramq: str, doctor: str | None) -> None:
+def add_child(page: Page, first: str, born: str, ramq: str) -> None:
     page.get_by_role("link", name="Add a family member").click()
     page.get_by_label("Relationship").select_option("child")
     page.get_by_label("First name").fill(first)
@@ -66,14 +57,12 @@ def add_child(page: Page, first: str, born: str, ramq: str, doctor: str | None) 
     page.get_by_label("Date of birth").fill(born)
     page.get_by_label("Health insurance number (RAMQ)").fill(ramq)
     page.get_by_label("Card sequence number").fill("01")
-    if doctor is not None:
-        page.get_by_label("Family doctor").select_option(label=doctor)
     page.get_by_role("button", name="Add this person").click()
     expect(page.get_by_text(f"{first} is added: you can now book for them.")).to_be_visible()
 
 
 def test_a_parent_completes_the_profile_and_adds_two_children(
-    make_page: PageFactory, marie: User, cast: Cast, accepting_doctor: Any
+    make_page: PageFactory, marie: User, cast: Cast
 ) -> None:
     # Signing in switches the pages to the account's language.
     User.objects.filter(pk=marie.pk).update(preferred_language="en")
@@ -110,9 +99,12 @@ def test_a_parent_completes_the_profile_and_adds_two_children(
     check(page, "en-dependants")
     page.get_by_role("link", name="Add a family member").click()
     check(page, "en-dependant-add")
+    # A parent cannot name a family doctor (the doctor's clinic registers patients): the
+    # only choice for a new person is "none".
+    expect(page.get_by_label("Family doctor").locator("option")).to_have_count(1)
     page.get_by_role("link", name="Back to family members").click()
-    add_child(page, "Noé", "2021-03-09", "PATN 2103 0912", "Dr Julie Bouchard — GMF Laval")
-    add_child(page, "Zoé", "2019-07-30", "PATZ 1957 3001", None)
+    add_child(page, "Noé", "2021-03-09", "PATN 2103 0912")
+    add_child(page, "Zoé", "2019-07-30", "PATZ 1957 3001")
     expect(page.get_by_text("Noé Patient")).to_be_visible()
     expect(page.get_by_text("Zoé Patient")).to_be_visible()
     check(page, "en-dependants-three")
@@ -132,7 +124,7 @@ def test_a_parent_completes_the_profile_and_adds_two_children(
     assert (noe.relationship, noe.ramq_number, noe.family_doctor_id) == (
         "child",
         "PATN21030912",
-        accepting_doctor.pk,
+        None,
     )
 
 
