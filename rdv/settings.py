@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "rdv.patients",
     "rdv.scheduling",
     "rdv.audit",
+    "rdv.notifications",
     "rdv.web",
 ]
 
@@ -198,6 +199,22 @@ TASKS = {
 # --- Booking rules --------------------------------------------------------------------
 SLOT_HORIZON_DAYS = env_int("SLOT_HORIZON_DAYS", 60, minimum=1)
 HOLD_MINUTES = env_int("HOLD_MINUTES", 5, minimum=1)
+# Notifications (rdv.notifications): tries before a message is marked failed, the first
+# retry's delay (doubling each time), and how long a worker owns a message it claimed.
+NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 6, minimum=1)
+NOTIFICATION_RETRY_SECONDS = env_int("NOTIFICATION_RETRY_SECONDS", 60, minimum=1)
+NOTIFICATION_LEASE_SECONDS = env_int("NOTIFICATION_LEASE_SECONDS", 120, minimum=10)
+NOTIFICATION_SWEEP_SECONDS = env_int("NOTIFICATION_SWEEP_SECONDS", 10, minimum=1)
+# Text messages: "console" (the log), "file" (JSON lines in SMS_FILE_PATH) or "twilio".
+SMS_BACKEND = env_str("SMS_BACKEND", "console")
+if SMS_BACKEND not in ("console", "file", "twilio"):
+    raise ImproperlyConfigured("SMS_BACKEND must be console, file or twilio.")
+SMS_FILE_PATH = env_str("SMS_FILE_PATH", str(VAR_DIR / "sms.jsonl"))
+TWILIO_API_BASE = env_str("TWILIO_API_BASE", "https://api.twilio.com").rstrip("/")
+TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN", "")
+TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER", "")
+TWILIO_STATUS_CALLBACK = env_str("TWILIO_STATUS_CALLBACK", "")
 # A family visit books this many people at most in one step.
 FAMILY_VISIT_MAX = 6
 CANCELLATION_GRACE_MINUTES = env_int("CANCELLATION_GRACE_MINUTES", 15, minimum=0)

@@ -25,6 +25,9 @@ class Clinic(models.Model):
     cancellation_cutoff_hours = models.PositiveSmallIntegerField(
         default=24, help_text="Patients cannot cancel or move online closer than this."
     )
+    # Reminders go this many days before the visit, at its local time of day (0: none).
+    first_reminder_days = models.PositiveSmallIntegerField(default=3)
+    second_reminder_days = models.PositiveSmallIntegerField(default=1)
     is_active = models.BooleanField(default=True)
 
     class Meta:
@@ -34,6 +37,10 @@ class Clinic(models.Model):
                 condition=Q(latitude__gte=-90, latitude__lte=90)
                 & Q(longitude__gte=-180, longitude__lte=180),
                 name="clinic_coordinates_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(first_reminder_days__lte=14) & Q(second_reminder_days__lte=14),
+                name="clinic_reminder_days_valid",
             ),
         ]
 

@@ -26,6 +26,7 @@ from rdv.core.errors import (
     SlotUnavailable,
     ValidationError,
 )
+from rdv.notifications import services as notifications
 from rdv.patients.models import Patient
 from rdv.patients.queries import patient_for_user
 from rdv.scheduling.models import (
@@ -419,6 +420,7 @@ def _take(user: User, patient: Patient, slot: Slot, reason: str, now: datetime) 
         updated_at=now,
     )
     _claim_card(appointment, patient, slot, now)
+    notifications.appointment_booked(appointment, now=now)
     audit.record(
         "appointment.book", actor=user, role=PATIENT_ROLE, subject=_subject(appointment, slot)
     )
@@ -554,10 +556,14 @@ def cancel_appointment(*, user: User, appointment_id: int, reason: str = "") -> 
     return appointment
 
 
-def _cancel_locked(user: User, appointment: Appointment, reason: str, now: datetime) -> None:
+def _cancel_locked(
+    user: User, appointment: Appointment, reason: str, now: datetime, *, notify: bool = True
+) -> None:
     """Cancel a booked appointment whose row the caller has locked, and free its slot.
 
-    The one way a patient's cancellation frees a slot, whatever asked for it.
+    The one way a patient's cancellation frees a slot, whatever asked for it. Its pending
+    reminders are withdrawn; `notify`: also tell the account holder (not when the account
+    itself is being deleted).
     """
     Appointment.objects.filter(pk=appointment.pk).update(
         status=AppointmentStatus.CANCELLED,
@@ -569,6 +575,10 @@ def _cancel_locked(user: User, appointment: Appointment, reason: str, now: datet
         status=SlotStatus.FREE
     )
     CardClaim.objects.filter(appointment=appointment).delete()
+    if notify:
+        notifications.appointment_cancelled(appointment, now=now)
+    else:
+        notifications.withdraw_waiting(appointment)
     audit.record(
         "appointment.cancel",
         actor=user,
@@ -598,7 +608,7 @@ def release_bookings_of_closing_account(*, user: User) -> list[int]:
             pk__in=ids, status=AppointmentStatus.BOOKED
         )
         for appointment in locked.order_by("pk"):
-            _cancel_locked(user, appointment, "", now)
+            _cancel_locked(user, appointment, "", now, notify=False)
             cancelled.append(appointment.pk)
         Slot.objects.filter(hold_owner=user).update(**NO_HOLD)
     return cancelled
@@ -643,6 +653,8 @@ def reschedule_appointment(*, user: User, appointment_id: int, new_slot_id: int)
             )
             CardClaim.objects.filter(appointment=appointment).delete()
             _claim_card(appointment, patient, new_slot, now)
+            appointment.slot = new_slot
+            notifications.appointment_moved(appointment, now=now)
             audit.record(
                 "appointment.move",
                 actor=user,

@@ -22,7 +22,7 @@ from rdv.core import clock
 from rdv.core.errors import DomainError, NotFound, SlotUnavailable
 from rdv.core.geo import municipalities
 from rdv.patients.queries import bookable_patients
-from rdv.scheduling import services
+from rdv.scheduling import ics, services
 from rdv.scheduling.models import AppointmentStatus, Slot
 from rdv.scheduling.queries import (
     AvailabilityPage,
@@ -34,7 +34,7 @@ from rdv.scheduling.queries import (
     visible_slot,
 )
 from rdv.scheduling.search import DEFAULT_DAYS, SearchRequest, availability_query
-from rdv.web import holds, ics
+from rdv.web import holds
 from rdv.web.errors import error_page, handles_domain_errors, posted, signed_in
 from rdv.web.forms import RADIUS_CHOICES, BookForm, CancelForm, HoldForm, MoveForm, SearchForm
 

@@ -8,18 +8,17 @@ Content Security Policy or throws. Helpers (axe, screenshots, mail) are in suppo
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.core.management import call_command
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from pytest_django.live_server_helper import LiveServer
 
 from tests.e2e.support import TIMEOUT_MS, BrowserProblems, Inbox, PageFactory
+from tests.smtp import running_smtp_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Known to work as root on these machines; the background-networking flags keep Chromium
@@ -129,26 +128,7 @@ def page_problems(make_page: PageFactory, page: Page) -> BrowserProblems:
     return make_page.problems(page)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def smtp_server(settings: Any) -> Iterator[Inbox]:
     """A real SMTP server on 127.0.0.1; Django's SMTP backend sends mail to it."""
-    inbox = Inbox()
-    inbox.port = _free_port()
-    controller = Controller(inbox, hostname=inbox.host, port=inbox.port)
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = inbox.host
-    settings.EMAIL_PORT = inbox.port
-    settings.EMAIL_HOST_USER = ""
-    settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_USE_TLS = False
-    settings.EMAIL_USE_SSL = False
-    yield inbox
-    controller.stop()
+    yield from running_smtp_server(settings)

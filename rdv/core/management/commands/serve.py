@@ -24,6 +24,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from rdv.audit.tasks import schedule_anchoring, schedule_sealing
+from rdv.notifications.tasks import schedule_delivery
 from rdv.scheduling.tasks import schedule_horizon_extension
 
 _PR_SET_PDEATHSIG = 1
@@ -57,6 +58,7 @@ class Command(BaseCommand):
         schedule_horizon_extension()
         schedule_anchoring()
         schedule_sealing()
+        schedule_delivery()
         python = sys.executable
         web_cmd = [
             python,

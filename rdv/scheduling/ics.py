@@ -31,7 +31,9 @@ def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-def appointment_calendar(appointment: Appointment, *, host: str) -> str:
+def appointment_calendar(appointment: Appointment, *, host: str, cancelled: bool = False) -> str:
+    """The appointment as a calendar event; `cancelled` gives the CANCEL that removes it
+    from a calendar that imported it (same UID, a higher SEQUENCE)."""
     slot = appointment.slot
     clinic = slot.clinic
     summary = _("Medical appointment — %(practitioner)s") % {
@@ -44,16 +46,18 @@ def appointment_calendar(appointment: Appointment, *, host: str) -> str:
         "VERSION:2.0",
         "PRODID:-//RDV Santé//Appointments//FR",
         "CALSCALE:GREGORIAN",
-        "METHOD:PUBLISH",
+        "METHOD:CANCEL" if cancelled else "METHOD:PUBLISH",
         "BEGIN:VEVENT",
         f"UID:appointment-{appointment.pk}@{host.split(':', maxsplit=1)[0]}",
         f"DTSTAMP:{_utc(clock.now())}",
+        # Later versions of the event (a move, a cancellation) must carry a higher number.
+        f"SEQUENCE:{int(appointment.updated_at.timestamp())}",
         f"DTSTART:{_utc(slot.start)}",
         f"DTEND:{_utc(slot.end)}",
         f"SUMMARY:{_escape(summary)}",
         f"LOCATION:{_escape(location)}",
         f"DESCRIPTION:{_escape(description)}",
-        "STATUS:CONFIRMED",
+        "STATUS:CANCELLED" if cancelled else "STATUS:CONFIRMED",
         "END:VEVENT",
         "END:VCALENDAR",
     ]

@@ -1,0 +1,136 @@
+"""The worker's side of the outbox: claim what is due, send it, record every attempt.
+
+A message is claimed by compare-and-set (pending → sending, with a lease) in a short
+transaction of its own, sent outside any transaction, then marked sent in another. A
+worker killed after claiming leaves the message "sending" until its lease ends; another
+run then takes it again. The only window for a duplicate is between the provider taking
+the message and our commit a millisecond later; email carries the same Message-ID on
+every try, which mail systems use to drop a copy.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+
+from rdv.core import clock
+from rdv.notifications.models import Attempt, Channel, Kind, Message, MessageStatus
+from rdv.notifications.render import render
+from rdv.notifications.senders import DeliveryError, send_email, send_sms
+from rdv.notifications.services import after_quiet_hours
+from rdv.scheduling.models import AppointmentStatus
+
+logger = logging.getLogger(__name__)
+
+BATCH = 50
+
+
+def deliver_due(*, limit: int = BATCH) -> int:
+    """Send what is due now, oldest first; the number of messages sent."""
+    sent = 0
+    for pk in claim_due(now=clock.now(), limit=limit):
+        sent += deliver_one(pk)
+    return sent
+
+
+def claim_due(*, now: datetime, limit: int) -> list[int]:
+    """Take up to `limit` due messages for this worker (pending, or abandoned by a worker
+    whose lease ran out). Concurrent workers never take the same message."""
+    lease = now + timedelta(seconds=settings.NOTIFICATION_LEASE_SECONDS)
+    with transaction.atomic():
+        due = Message.objects.filter(
+            Q(status=MessageStatus.PENDING) | Q(status=MessageStatus.SENDING, lease_until__lte=now),
+            due_at__lte=now,
+        ).order_by("due_at", "id")
+        if connection.vendor == "postgresql":
+            due = due.select_for_update(skip_locked=True)
+        ids = list(due.values_list("pk", flat=True)[:limit])
+        if ids:
+            Message.objects.filter(pk__in=ids).update(
+                status=MessageStatus.SENDING, lease_until=lease
+            )
+    return ids
+
+
+def deliver_one(pk: int) -> int:
+    """Send one claimed message; 1 if it went out."""
+    message = (
+        Message.objects.select_related(
+            "appointment__slot__clinic", "appointment__slot__practitioner", "appointment__patient"
+        )
+        .filter(pk=pk, status=MessageStatus.SENDING)
+        .first()
+    )
+    if message is None:
+        return 0  # withdrawn (cancelled or moved) since it was claimed
+    now = clock.now()
+    if _outdated(message, now):
+        _finish(message, MessageStatus.CANCELLED)
+        return 0
+    if message.channel == Channel.SMS and after_quiet_hours(now) != now:
+        # Quiet hours began while it waited: deferred to 08:00, not counted as a try.
+        Message.objects.filter(pk=pk, status=MessageStatus.SENDING).update(
+            status=MessageStatus.PENDING, lease_until=None, due_at=after_quiet_hours(now)
+        )
+        return 0
+    try:
+        content = render(message)
+        send = send_email if message.channel == Channel.EMAIL else send_sms
+        provider_id = send(message, content)
+    except DeliveryError as exc:
+        _failed(message, exc.reason, now, permanent=exc.permanent)
+        return 0
+    with transaction.atomic():
+        Message.objects.filter(pk=pk).update(
+            status=MessageStatus.SENT,
+            sent_at=now,
+            provider_id=provider_id,
+            attempts=F("attempts") + 1,
+            lease_until=None,
+            last_error="",
+        )
+        Attempt.objects.create(message_id=pk, at=now, ok=True, provider_id=provider_id)
+    return 1
+
+
+def _outdated(message: Message, now: datetime) -> bool:
+    """A reminder whose appointment was cancelled, moved or has passed is not sent."""
+    if message.kind != Kind.REMINDER:
+        return False
+    appointment = message.appointment
+    return (
+        appointment is None
+        or appointment.status != AppointmentStatus.BOOKED
+        or appointment.slot.start <= now
+        or f":{appointment.slot_id}:" not in message.key
+    )
+
+
+def _finish(message: Message, status: str) -> None:
+    Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
+        status=status, lease_until=None
+    )
+
+
+def _failed(message: Message, reason: str, now: datetime, *, permanent: bool) -> None:
+    """Record the failed try; retry later with exponential back-off, or give up."""
+    attempts = message.attempts + 1
+    gave_up = permanent or attempts >= settings.NOTIFICATION_MAX_ATTEMPTS
+    delay = timedelta(seconds=settings.NOTIFICATION_RETRY_SECONDS * 2 ** (attempts - 1))
+    with transaction.atomic():
+        Message.objects.filter(pk=message.pk).update(
+            status=MessageStatus.FAILED if gave_up else MessageStatus.PENDING,
+            attempts=attempts,
+            due_at=message.due_at if gave_up else now + delay,
+            lease_until=None,
+            last_error=reason,
+        )
+        Attempt.objects.create(message_id=message.pk, at=now, ok=False, error=reason)
+    if gave_up:
+        logger.warning(
+            "message %s failed for good after %s tries: %s", message.pk, attempts, reason
+        )

@@ -1,0 +1,121 @@
+"""The outbox (DESIGN.md invariant 5): every message to send is a row, written in the same
+transaction as the change that causes it, and carried out by the worker.
+
+A message is sent at most once: its `key` is unique (one confirmation per appointment and
+channel, one reminder per appointment, channel and lead time…), and the worker claims a
+message by compare-and-set before it sends it. Every try is an `Attempt` row.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from rdv.core.fields import EncryptedTextField
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", _("Email")
+    SMS = "sms", _("Text message")
+
+
+class Kind(models.TextChoices):
+    BOOKED = "booked", _("Booking confirmation")
+    REMINDER = "reminder", _("Reminder")
+    CANCELLED = "cancelled", _("Cancellation")
+    MOVED = "moved", _("Moved appointment")
+    MISSED = "missed", _("Missed appointment")
+
+
+class MessageStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting to be sent")
+    SENDING = "sending", _("Being sent")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Not sent: no longer needed")
+
+
+def _in(field: str, choices: type[models.TextChoices]) -> Q:
+    return Q(**{f"{field}__in": choices.values})
+
+
+class Message(models.Model):
+    """One email or text message to one person about one appointment."""
+
+    key = models.CharField(max_length=120, unique=True)
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="messages",
+    )
+    appointment = models.ForeignKey(
+        "scheduling.Appointment",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="messages",
+    )
+    # An email address or an E.164 number: personal data, so encrypted like the rest.
+    address = EncryptedTextField()
+    language = models.CharField(max_length=5)
+    # Not before this instant (a reminder's time, or 08:00 after quiet hours).
+    due_at = models.DateTimeField()
+    status = models.CharField(
+        max_length=10, choices=MessageStatus.choices, default=MessageStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # A worker that claimed the message owns it until then; after that (it crashed),
+    # another worker may take it again.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    provider_id = models.CharField(max_length=120, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=_in("kind", Kind), name="message_kind_valid"),
+            models.CheckConstraint(condition=_in("channel", Channel), name="message_channel_valid"),
+            models.CheckConstraint(
+                condition=_in("status", MessageStatus), name="message_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="sent") | Q(sent_at__isnull=False),
+                name="message_sent_has_time",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="sending") | Q(lease_until__isnull=False),
+                name="message_sending_has_lease",
+            ),
+        ]
+        indexes = [
+            # The worker's question: what is due now? Only waiting rows are indexed.
+            models.Index(
+                fields=["due_at", "id"],
+                condition=Q(status__in=["pending", "sending"]),
+                name="message_due_idx",
+            ),
+            models.Index(fields=["appointment", "id"], name="message_appointment_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"message {self.pk} ({self.kind}, {self.channel})"
+
+
+class Attempt(models.Model):
+    """One try at handing a message to the email server or the SMS provider."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attempt_log")
+    at = models.DateTimeField()
+    ok = models.BooleanField()
+    provider_id = models.CharField(max_length=120, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+
+    def __str__(self) -> str:
+        return f"attempt {self.pk} of message {self.message_id}"

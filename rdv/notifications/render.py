@@ -1,0 +1,61 @@
+"""What a message says, rendered when it is sent (so a reminder shows the current time of
+its appointment), in the recipient's language, dates in Quebec time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+
+from rdv.notifications.models import Kind, Message
+from rdv.scheduling.ics import appointment_calendar
+
+# Marked for translation here, translated when rendered, in the recipient's language.
+SUBJECTS = {
+    Kind.BOOKED: gettext_noop("Your appointment is booked"),
+    Kind.REMINDER: gettext_noop("Reminder: your appointment"),
+    Kind.CANCELLED: gettext_noop("Your appointment is cancelled"),
+    Kind.MOVED: gettext_noop("Your appointment has been moved"),
+    Kind.MISSED: gettext_noop("You missed your appointment"),
+}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+    sms: str
+    calendar: str | None  # an .ics file to attach, or None
+
+
+def render(message: Message) -> Rendered:
+    appointment = message.appointment
+    if appointment is None:
+        raise ValueError(f"{message} has no appointment")
+    slot = appointment.slot
+    context = {
+        "kind": message.kind,
+        "appointment": appointment,
+        "patient": appointment.patient,
+        "slot": slot,
+        "clinic": slot.clinic,
+        "practitioner": slot.practitioner,
+        "site_url": settings.SITE_URL,
+    }
+    with translation.override(message.language):
+        subject = _(SUBJECTS[Kind(message.kind)])
+        text = render_to_string("notifications/message.txt", context)
+        html = render_to_string("notifications/message.html", context)
+        sms = " ".join(render_to_string("notifications/message.sms.txt", context).split())
+        host = settings.SITE_URL.split("://")[-1]
+        calendar = (
+            appointment_calendar(appointment, host=host, cancelled=message.kind == Kind.CANCELLED)
+            if message.kind != Kind.MISSED
+            else None
+        )
+    return Rendered(subject=str(subject), text=text, html=html, sms=sms, calendar=calendar)

@@ -1,0 +1,127 @@
+"""Handing a rendered message to the outside world: the email server, or an SMS provider.
+
+Each sender returns the provider's id for the message, or raises DeliveryError. Email goes
+through Django's email backends (SMTP in production). SMS goes to the backend named by
+SMS_BACKEND: "console" and "file" for the embedded mode, "twilio" for Twilio's Messages
+API (https://www.twilio.com/docs/messaging/api/message-resource#create-a-message-resource).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import smtplib
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+
+from rdv.notifications.models import Kind, Message
+from rdv.notifications.render import Rendered
+
+logger = logging.getLogger(__name__)
+
+
+class DeliveryError(Exception):
+    """The transport did not take the message. `permanent`: retrying cannot help (a
+    number the provider rejects), so the message fails at once."""
+
+    def __init__(self, reason: str, *, permanent: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason[:300]
+        self.permanent = permanent
+
+
+def message_id(message: Message) -> str:
+    """The same Message-ID on every try: mail systems drop a duplicate with an id they
+    have seen, so a retry after a crash at the worst moment is not delivered twice."""
+    domain = settings.SITE_URL.split("://")[-1].split(":")[0].split("/")[0] or "rdvsante"
+    return f"<{message.key.replace(':', '.')}@{domain}>"
+
+
+def send_email(message: Message, content: Rendered) -> str:
+    mail_id = message_id(message)
+    headers = {"Message-ID": mail_id}
+    if message.kind == Kind.REMINDER:
+        # RFC 2369/8058: mail clients offer "unsubscribe" for reminders.
+        headers["List-Unsubscribe"] = f"<{settings.SITE_URL}/compte/profil/>"
+    email = EmailMultiAlternatives(
+        subject=content.subject,
+        body=content.text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[message.address],
+        headers=headers,
+    )
+    email.attach_alternative(content.html, "text/html")
+    if content.calendar is not None:
+        method = "CANCEL" if message.kind == Kind.CANCELLED else "PUBLISH"
+        email.attach(
+            "rendez-vous.ics",
+            content.calendar,
+            f"text/calendar; charset=utf-8; method={method}",
+        )
+    try:
+        email.send(fail_silently=False)
+    except (smtplib.SMTPException, OSError) as exc:
+        permanent = isinstance(exc, smtplib.SMTPRecipientsRefused)
+        raise DeliveryError(f"{type(exc).__name__}: {exc}", permanent=permanent) from exc
+    return mail_id
+
+
+def send_sms(message: Message, content: Rendered) -> str:
+    backend = settings.SMS_BACKEND
+    if backend == "twilio":
+        return _twilio(message.address, content.sms)
+    if backend == "file":
+        path = Path(settings.SMS_FILE_PATH)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as out:
+            out.write(json.dumps({"to": message.address, "body": content.sms}) + "\n")
+        return f"file-{message.pk}"
+    logger.info("SMS to %s: %s", message.address, content.sms)
+    return f"console-{message.pk}"
+
+
+def _twilio(to: str, body: str) -> str:
+    sid = settings.TWILIO_ACCOUNT_SID
+    url = f"{settings.TWILIO_API_BASE}/2010-04-01/Accounts/{sid}/Messages.json"
+    fields = {"To": to, "Body": body, "From": settings.TWILIO_FROM_NUMBER}
+    if settings.TWILIO_STATUS_CALLBACK:
+        fields["StatusCallback"] = settings.TWILIO_STATUS_CALLBACK
+    credentials = base64.b64encode(f"{sid}:{settings.TWILIO_AUTH_TOKEN}".encode()).decode()
+    request = urllib.request.Request(  # noqa: S310 (https in production, a setting)
+        url,
+        data=urllib.parse.urlencode(fields).encode(),
+        headers={
+            "Authorization": f"Basic {credentials}",
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": "application/json",
+        },
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310  # nosec B310
+            answer = json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        detail = _twilio_error(exc)
+        # 4xx: Twilio refused this message (bad number, unsubscribed…); 429 and 5xx pass.
+        permanent = 400 <= exc.code < 500 and exc.code != 429
+        raise DeliveryError(f"Twilio {exc.code}: {detail}", permanent=permanent) from exc
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise DeliveryError(f"Twilio unreachable: {type(exc).__name__}") from exc
+    provider_id = answer.get("sid")
+    if not isinstance(provider_id, str) or not provider_id:
+        raise DeliveryError("Twilio answered without a message sid")
+    return provider_id
+
+
+def _twilio_error(exc: urllib.error.HTTPError) -> str:
+    try:
+        data = json.loads(exc.read() or b"{}")
+    except ValueError:
+        return "unreadable error"
+    return f"{data.get('code', '?')} {data.get('message', '')}"

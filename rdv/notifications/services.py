@@ -1,0 +1,156 @@
+"""Writing messages to the outbox. Called inside the transaction of the change that causes
+them (a booking, a cancellation, a move), so a message exists exactly when its cause does.
+
+Nothing here sends anything: `delivery.deliver_due` does, in the worker.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from django.db.models import Count
+
+from rdv.accounts.models import User
+from rdv.core import clock
+from rdv.notifications.models import Channel, Kind, Message, MessageStatus
+from rdv.patients.queries import own_patient
+from rdv.scheduling.models import Appointment
+
+QUIET_START = time(21, 0)
+QUIET_END = time(8, 0)
+
+
+def after_quiet_hours(moment: datetime) -> datetime:
+    """The moment itself, or 08:00 local time if it falls between 21:00 and 08:00: text
+    messages are deferred, never dropped."""
+    local = moment.astimezone(clock.LOCAL_TZ)
+    if QUIET_END <= local.time() < QUIET_START:
+        return moment
+    day = local.date() if local.time() < QUIET_END else local.date() + timedelta(days=1)
+    return datetime.combine(day, QUIET_END, tzinfo=clock.LOCAL_TZ)
+
+
+def reminder_time(start: datetime, days_before: int) -> datetime:
+    """`days_before` days before `start`, at the same local time of day: a 9:00 visit is
+    reminded at 9:00, on either side of a daylight-saving change."""
+    local = start.astimezone(clock.LOCAL_TZ)
+    day = local.date() - timedelta(days=days_before)
+    return datetime.combine(day, local.time(), tzinfo=clock.LOCAL_TZ)
+
+
+def _channels(user: User) -> list[tuple[str, str]]:
+    """(channel, address) pairs the account holder asked for."""
+    wanted: list[tuple[str, str]] = []
+    if user.notify_by_email and user.email:
+        wanted.append((Channel.EMAIL, user.email))
+    if user.notify_by_sms:
+        me = own_patient(user)
+        if me is not None and me.phone:
+            wanted.append((Channel.SMS, me.phone))
+    return wanted
+
+
+def _message(
+    appointment: Appointment,
+    *,
+    key: str,
+    kind: str,
+    channel: str,
+    address: str,
+    due_at: datetime,
+    now: datetime,
+) -> Message:
+    user = appointment.patient.account
+    return Message(
+        key=key,
+        kind=kind,
+        channel=channel,
+        recipient=user,
+        appointment=appointment,
+        address=address,
+        language=user.preferred_language,
+        due_at=after_quiet_hours(due_at) if channel == Channel.SMS else due_at,
+        created_at=now,
+    )
+
+
+def _save(messages: list[Message]) -> None:
+    """One INSERT; a key already there (the same change written twice) is left as it was."""
+    if messages:
+        Message.objects.bulk_create(messages, ignore_conflicts=True)
+
+
+def _now_messages(appointment: Appointment, kind: str, suffix: str, now: datetime) -> list[Message]:
+    return [
+        _message(
+            appointment,
+            key=f"{kind}:{appointment.pk}:{suffix}:{channel}",
+            kind=kind,
+            channel=channel,
+            address=address,
+            due_at=now,
+            now=now,
+        )
+        for channel, address in _channels(appointment.patient.account)
+    ]
+
+
+def _reminders(appointment: Appointment, now: datetime) -> list[Message]:
+    user = appointment.patient.account
+    if not user.reminders:
+        return []
+    slot = appointment.slot
+    clinic = slot.clinic
+    messages: list[Message] = []
+    for days in sorted({clinic.first_reminder_days, clinic.second_reminder_days}, reverse=True):
+        due = reminder_time(slot.start, days)
+        if days <= 0 or due <= now:
+            continue  # none asked for, or booked too late for this one
+        messages.extend(
+            _message(
+                appointment,
+                key=f"reminder:{appointment.pk}:{slot.pk}:{days}:{channel}",
+                kind=Kind.REMINDER,
+                channel=channel,
+                address=address,
+                due_at=due,
+                now=now,
+            )
+            for channel, address in _channels(user)
+        )
+    return messages
+
+
+def withdraw_waiting(appointment: Appointment) -> int:
+    """Pending reminders of an appointment that was cancelled or moved are never sent."""
+    return Message.objects.filter(
+        appointment=appointment,
+        kind=Kind.REMINDER,
+        status__in=[MessageStatus.PENDING, MessageStatus.SENDING],
+    ).update(status=MessageStatus.CANCELLED, lease_until=None)
+
+
+def appointment_booked(appointment: Appointment, *, now: datetime) -> None:
+    """The confirmation now, the reminders at their times."""
+    _save(_now_messages(appointment, Kind.BOOKED, "", now) + _reminders(appointment, now))
+
+
+def appointment_cancelled(appointment: Appointment, *, now: datetime) -> None:
+    withdraw_waiting(appointment)
+    _save(_now_messages(appointment, Kind.CANCELLED, "", now))
+
+
+def appointment_moved(appointment: Appointment, *, now: datetime) -> None:
+    """The old time's reminders are withdrawn, the new time confirmed and reminded."""
+    withdraw_waiting(appointment)
+    moved = _now_messages(appointment, Kind.MOVED, str(appointment.slot_id), now)
+    _save(moved + _reminders(appointment, now))
+
+
+def outbox_counts() -> dict[str, int]:
+    """Messages by status, for the platform admin and the metrics."""
+    counts = dict.fromkeys(MessageStatus.values, 0)
+    grouped = Message.objects.values("status").annotate(n=Count("id")).values_list("status", "n")
+    for status, count in grouped:
+        counts[status] = count
+    return counts
