@@ -215,6 +215,8 @@ TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID", "")
 TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN", "")
 TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER", "")
 TWILIO_STATUS_CALLBACK = env_str("TWILIO_STATUS_CALLBACK", "")
+# One-click links in messages (view, confirm, cancel) stop working after this many days.
+APPOINTMENT_LINK_DAYS = env_int("APPOINTMENT_LINK_DAYS", 30, minimum=1)
 # A family visit books this many people at most in one step.
 FAMILY_VISIT_MAX = 6
 CANCELLATION_GRACE_MINUTES = env_int("CANCELLATION_GRACE_MINUTES", 15, minimum=0)

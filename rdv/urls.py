@@ -3,6 +3,7 @@ from django.urls import include, path
 from django_otp.admin import OTPAdminSite
 
 from rdv.api.api import api
+from rdv.notifications import webhooks
 
 # Platform admins sign in with a password and a code from their authenticator.
 admin.site.__class__ = OTPAdminSite
@@ -11,6 +12,8 @@ admin.site.site_header = "RDV Santé — administration"
 urlpatterns = [
     path("", include("rdv.web.urls")),
     path("api/v1/", api.urls),
+    path("webhooks/twilio/status/", webhooks.twilio_status, name="twilio_status"),
+    path("webhooks/twilio/inbound/", webhooks.twilio_inbound, name="twilio_inbound"),
     # A non-default address: scanners probing /admin/ find nothing.
     path("gestion-plateforme/", admin.site.urls),
 ]

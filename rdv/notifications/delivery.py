@@ -21,7 +21,7 @@ from rdv.core import clock
 from rdv.notifications.models import Attempt, Channel, Kind, Message, MessageStatus
 from rdv.notifications.render import render
 from rdv.notifications.senders import DeliveryError, send_email, send_sms
-from rdv.notifications.services import after_quiet_hours
+from rdv.notifications.services import TWILIO_UNSUBSCRIBED, after_quiet_hours, stop_sms_for
 from rdv.scheduling.models import AppointmentStatus
 
 logger = logging.getLogger(__name__)
@@ -83,6 +83,8 @@ def deliver_one(pk: int) -> int:
         provider_id = send(message, content)
     except DeliveryError as exc:
         _failed(message, exc.reason, now, permanent=exc.permanent)
+        if exc.code == TWILIO_UNSUBSCRIBED:
+            stop_sms_for(message.address_index)  # the number answered STOP at some point
         return 0
     with transaction.atomic():
         Message.objects.filter(pk=pk).update(

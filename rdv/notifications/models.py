@@ -63,6 +63,9 @@ class Message(models.Model):
     )
     # An email address or an E.164 number: personal data, so encrypted like the rest.
     address = EncryptedTextField()
+    # HMAC of the address (rdv.core.crypto.blind_index): find a number's messages when the
+    # person answers STOP, without decrypting anything.
+    address_index = models.CharField(max_length=64, db_index=True)
     language = models.CharField(max_length=5)
     # Not before this instant (a reminder's time, or 08:00 after quiet hours).
     due_at = models.DateTimeField()
@@ -74,6 +77,8 @@ class Message(models.Model):
     # another worker may take it again.
     lease_until = models.DateTimeField(null=True, blank=True)
     provider_id = models.CharField(max_length=120, blank=True)
+    # What the SMS provider reported afterwards (queued, sent, delivered, undelivered…).
+    provider_status = models.CharField(max_length=20, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField()
@@ -102,6 +107,7 @@ class Message(models.Model):
                 name="message_due_idx",
             ),
             models.Index(fields=["appointment", "id"], name="message_appointment_idx"),
+            models.Index(fields=["provider_id"], name="message_provider_id_idx"),
         ]
 
     def __str__(self) -> str:

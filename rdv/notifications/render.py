@@ -11,6 +11,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from rdv.notifications.links import link_url
 from rdv.notifications.models import Kind, Message
 from rdv.scheduling.ics import appointment_calendar
 
@@ -33,6 +34,15 @@ class Rendered:
     calendar: str | None  # an .ics file to attach, or None
 
 
+def _links(message: Message) -> dict[str, str]:
+    """The one-click links this message offers (none once there is nothing left to do)."""
+    appointment = message.appointment
+    if appointment is None or message.kind in (Kind.CANCELLED, Kind.MISSED):
+        return {}
+    purposes = ["view", "cancel"] + (["confirm"] if message.kind == Kind.REMINDER else [])
+    return {purpose: link_url(appointment, purpose) for purpose in purposes}
+
+
 def render(message: Message) -> Rendered:
     appointment = message.appointment
     if appointment is None:
@@ -46,6 +56,7 @@ def render(message: Message) -> Rendered:
         "clinic": slot.clinic,
         "practitioner": slot.practitioner,
         "site_url": settings.SITE_URL,
+        "links": _links(message),
     }
     with translation.override(message.language):
         subject = _(SUBJECTS[Kind(message.kind)])

@@ -30,10 +30,11 @@ class DeliveryError(Exception):
     """The transport did not take the message. `permanent`: retrying cannot help (a
     number the provider rejects), so the message fails at once."""
 
-    def __init__(self, reason: str, *, permanent: bool = False) -> None:
+    def __init__(self, reason: str, *, permanent: bool = False, code: str = "") -> None:
         super().__init__(reason)
         self.reason = reason[:300]
         self.permanent = permanent
+        self.code = code  # the provider's error code, when it gave one
 
 
 def message_id(message: Message) -> str:
@@ -107,10 +108,12 @@ def _twilio(to: str, body: str) -> str:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310  # nosec B310
             answer = json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as exc:
-        detail = _twilio_error(exc)
+        code, detail = _twilio_error(exc)
         # 4xx: Twilio refused this message (bad number, unsubscribed…); 429 and 5xx pass.
         permanent = 400 <= exc.code < 500 and exc.code != 429
-        raise DeliveryError(f"Twilio {exc.code}: {detail}", permanent=permanent) from exc
+        raise DeliveryError(
+            f"Twilio {exc.code}: {code} {detail}", permanent=permanent, code=code
+        ) from exc
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise DeliveryError(f"Twilio unreachable: {type(exc).__name__}") from exc
     provider_id = answer.get("sid")
@@ -119,9 +122,12 @@ def _twilio(to: str, body: str) -> str:
     return provider_id
 
 
-def _twilio_error(exc: urllib.error.HTTPError) -> str:
+def _twilio_error(exc: urllib.error.HTTPError) -> tuple[str, str]:
+    """(Twilio's error code, its message) from an error answer's JSON body."""
     try:
         data = json.loads(exc.read() or b"{}")
     except ValueError:
-        return "unreadable error"
-    return f"{data.get('code', '?')} {data.get('message', '')}"
+        return "", "unreadable error"
+    if not isinstance(data, dict):
+        return "", "unreadable error"
+    return str(data.get("code", "")), str(data.get("message", ""))[:200]

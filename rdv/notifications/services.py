@@ -8,14 +8,23 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
+from django.db import transaction
 from django.db.models import Count
 
 from rdv.accounts.models import User
 from rdv.core import clock
+from rdv.core.crypto import blind_index
 from rdv.notifications.models import Channel, Kind, Message, MessageStatus
 from rdv.patients.queries import own_patient
 from rdv.scheduling.models import Appointment
 
+ADDRESS_INDEX_PURPOSE = "notification-address"
+TWILIO_UNSUBSCRIBED = "21610"  # "Attempt to send to unsubscribed recipient"
+# What people answer to stop text messages, in English and French (Twilio's list, plus
+# ARRET/ARRÊT as Quebec carriers honour them).
+STOP_WORDS = frozenset(
+    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "ARRET", "ARRÊT", "ARRETER"}
+)
 QUIET_START = time(21, 0)
 QUIET_END = time(8, 0)
 
@@ -28,6 +37,10 @@ def after_quiet_hours(moment: datetime) -> datetime:
         return moment
     day = local.date() if local.time() < QUIET_END else local.date() + timedelta(days=1)
     return datetime.combine(day, QUIET_END, tzinfo=clock.LOCAL_TZ)
+
+
+def address_index(address: str) -> str:
+    return blind_index(address.strip().lower(), purpose=ADDRESS_INDEX_PURPOSE)
 
 
 def reminder_time(start: datetime, days_before: int) -> datetime:
@@ -68,6 +81,7 @@ def _message(
         recipient=user,
         appointment=appointment,
         address=address,
+        address_index=address_index(address),
         language=user.preferred_language,
         due_at=after_quiet_hours(due_at) if channel == Channel.SMS else due_at,
         created_at=now,
@@ -154,3 +168,38 @@ def outbox_counts() -> dict[str, int]:
     for status, count in grouped:
         counts[status] = count
     return counts
+
+
+def record_provider_status(*, provider_id: str, status: str, error_code: str = "") -> bool:
+    """What the SMS provider reports about a message it took; False for an unknown id.
+
+    Error 21610 means the number answered STOP: text messages are turned off for the
+    accounts that used it (email stays on, so they still hear from us)."""
+    message = Message.objects.filter(provider_id=provider_id, channel=Channel.SMS).first()
+    if message is None:
+        return False
+    with transaction.atomic():
+        Message.objects.filter(pk=message.pk).update(
+            provider_status=status[:20],
+            last_error=f"provider error {error_code}"[:300] if error_code else message.last_error,
+        )
+        if error_code == TWILIO_UNSUBSCRIBED:
+            stop_sms_for(message.address_index)
+    return True
+
+
+def stop_requested(*, number: str, body: str) -> bool:
+    """An incoming text: STOP (or ARRET…) turns text messages off for that number."""
+    if body.strip().upper().rstrip(".!") not in STOP_WORDS:
+        return False
+    with transaction.atomic():
+        stop_sms_for(address_index(number))
+    return True
+
+
+def stop_sms_for(index: str) -> None:
+    accounts = Message.objects.filter(address_index=index, channel=Channel.SMS).values("recipient")
+    User.objects.filter(pk__in=accounts).update(notify_by_sms=False, notify_by_email=True)
+    Message.objects.filter(
+        address_index=index, channel=Channel.SMS, status=MessageStatus.PENDING
+    ).update(status=MessageStatus.CANCELLED)

@@ -263,6 +263,8 @@ class Appointment(models.Model):
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # The patient said they will come (the "confirm" link of a reminder).
+    confirmed_at = models.DateTimeField(null=True, blank=True)
     cancellation_reason = EncryptedTextField(max_length=500, blank=True)
 
     class Meta:

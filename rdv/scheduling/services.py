@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 NO_HOLD = {"hold_owner": None, "hold_visitor": None, "hold_expires_at": None}
 # These services act for the account holder on their own family's appointments.
 PATIENT_ROLE = "patient"
+# The account holder acting through a one-click link in a message, without signing in.
+LINK_ROLE = "patient-link"
 
 # --- Slot generation ---------------------------------------------------------------------
 
@@ -557,7 +559,13 @@ def cancel_appointment(*, user: User, appointment_id: int, reason: str = "") -> 
 
 
 def _cancel_locked(
-    user: User, appointment: Appointment, reason: str, now: datetime, *, notify: bool = True
+    user: User,
+    appointment: Appointment,
+    reason: str,
+    now: datetime,
+    *,
+    notify: bool = True,
+    role: str = PATIENT_ROLE,
 ) -> None:
     """Cancel a booked appointment whose row the caller has locked, and free its slot.
 
@@ -582,7 +590,7 @@ def _cancel_locked(
     audit.record(
         "appointment.cancel",
         actor=user,
-        role=PATIENT_ROLE,
+        role=role,
         subject=_subject(appointment, appointment.slot),
     )
 
@@ -663,5 +671,59 @@ def reschedule_appointment(*, user: User, appointment_id: int, new_slot_id: int)
             )
     except IntegrityError as exc:
         raise SlotUnavailable() from exc
+    appointment.refresh_from_db()
+    return appointment
+
+
+# --- One-click links (rdv.notifications.links) -------------------------------------------
+
+
+def _linked(appointment_id: int, slot_id: int, *, lock: bool = False) -> Appointment:
+    """The appointment a link names, if it is still at the time the link was made for."""
+    found = Appointment.objects.select_related("slot__clinic", "slot__practitioner", "patient")
+    if lock:
+        found = found.select_for_update(of=("self",))
+    appointment = found.filter(pk=appointment_id, slot_id=slot_id).first()
+    if appointment is None:
+        raise NotFound(_("This link does not work (any more)."), code="link_invalid")
+    return appointment
+
+
+def appointment_for_link(*, appointment_id: int, slot_id: int) -> Appointment:
+    return _linked(appointment_id, slot_id)
+
+
+def confirm_by_link(*, appointment_id: int, slot_id: int) -> Appointment:
+    """The patient says they will come. Works once, and only before the visit."""
+    now = clock.now()
+    with transaction.atomic():
+        appointment = _linked(appointment_id, slot_id, lock=True)
+        if appointment.status != AppointmentStatus.BOOKED or appointment.slot.start <= now:
+            raise Conflict(
+                _("Only an upcoming booked appointment can be confirmed."), code="not_changeable"
+            )
+        if appointment.confirmed_at is not None:
+            raise Conflict(_("This appointment is already confirmed."), code="already_confirmed")
+        Appointment.objects.filter(pk=appointment.pk).update(confirmed_at=now, updated_at=now)
+        audit.record(
+            "appointment.confirm",
+            actor=appointment.patient.account,
+            role=LINK_ROLE,
+            subject=_subject(appointment, appointment.slot),
+        )
+    appointment.refresh_from_db()
+    return appointment
+
+
+def cancel_by_link(*, appointment_id: int, slot_id: int) -> Appointment:
+    """Cancel from a message's link: the same rules as from the pages (the clinic's
+    cut-off), once."""
+    now = clock.now()
+    with transaction.atomic():
+        appointment = _linked(appointment_id, slot_id, lock=True)
+        if appointment.status != AppointmentStatus.BOOKED:
+            raise Conflict(_("This appointment is already cancelled."), code="already_cancelled")
+        _check_cutoff(appointment, now)
+        _cancel_locked(appointment.patient.account, appointment, "", now, role=LINK_ROLE)
     appointment.refresh_from_db()
     return appointment

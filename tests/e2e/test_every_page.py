@@ -14,6 +14,7 @@ import pytest
 from django.urls import URLPattern, URLResolver
 from playwright.sync_api import Page
 
+from rdv.notifications.links import make_token
 from rdv.scheduling import services
 from rdv.scheduling.models import Slot
 from tests.conftest import PASSWORD, local, make_slot
@@ -35,6 +36,7 @@ VISITOR_PAGES = [
     ("password_reset", "/compte/mot-de-passe/oublie/"),
     ("password_reset_sent", "/compte/mot-de-passe/envoye/"),
     ("privacy", "/confidentialite/"),
+    ("appointment_link", "/r/cancel/{link}/"),  # a message's one-click link
 ]
 SIGNED_IN_PAGES = [
     ("search", "/?near=Laval&radius_km=25"),
@@ -88,6 +90,7 @@ def marie_booked(cast: Any) -> dict[str, int]:
         "appointment": appointment.pk,
         "self": cast.marie_self.pk,
         "dependant": cast.lea.pk,
+        "link": make_token(appointment, "cancel"),
     }
 
 
