@@ -18,6 +18,7 @@ from rdv.api.schemas import ErrorEnvelope, local
 from rdv.clinics import services
 from rdv.clinics.models import Practitioner
 from rdv.clinics.queries import staff_context
+from rdv.notifications.queries import messages_for
 from rdv.patients.models import Patient
 from rdv.scheduling.models import Appointment
 
@@ -50,6 +51,20 @@ class StaffAppointmentOut(Schema):
     reason: str
     practitioner: StaffPractitionerOut
     patient: StaffPatientOut
+
+
+class StaffMessageOut(Schema):
+    """One notification about the appointment: what, how, and whether it went out (the
+    address and the text stay out of it)."""
+
+    kind: str
+    channel: str
+    status: str
+    due_at: datetime
+    sent_at: datetime | None
+    attempts: int
+    provider_status: str
+    last_error: str
 
 
 class DayQuery(Schema):
@@ -113,6 +128,31 @@ def appointment(
 ) -> StaffAppointmentOut:
     ctx = staff_context(request_user(request), clinic_id)
     return _appointment_out(services.view_appointment(ctx, appointment_id))
+
+
+@router.get(
+    "/clinics/{clinic_id}/appointments/{appointment_id}/messages",
+    response={200: list[StaffMessageOut], **ERRORS},
+)
+def appointment_messages(
+    request: HttpRequest, clinic_id: ObjectId, appointment_id: ObjectId
+) -> list[StaffMessageOut]:
+    """The appointment's messages and their delivery, oldest first (an audited read)."""
+    ctx = staff_context(request_user(request), clinic_id)
+    found = services.view_appointment(ctx, appointment_id)
+    return [
+        StaffMessageOut(
+            kind=m.kind,
+            channel=m.channel,
+            status=m.status,
+            due_at=local(m.due_at),
+            sent_at=local(m.sent_at) if m.sent_at else None,
+            attempts=m.attempts,
+            provider_status=m.provider_status,
+            last_error=m.last_error,
+        )
+        for m in messages_for(found)
+    ]
 
 
 @router.get("/clinics/{clinic_id}/patients/{patient_id}", response={200: StaffPatientOut, **ERRORS})
