@@ -37,6 +37,7 @@ from rdv.audit import services as audit
 from rdv.audit.queries import access_log_for, describe_access
 from rdv.core import clock
 from rdv.core.errors import NotFound, PermissionDenied, ValidationError
+from rdv.notifications import services as notifications
 from rdv.patients.models import Patient
 from rdv.scheduling import services as scheduling
 from rdv.scheduling.models import Appointment
@@ -211,6 +212,7 @@ def delete_account(user: User, password: str) -> None:
             raise NotFound(_("This account no longer exists."), code="account_not_found")
         scheduling.release_bookings_of_closing_account(user=locked)
         _forget_patients(locked)
+        notifications.forget_recipient(locked)
         _forget_credentials(locked)
         _end_sessions(locked)
         _anonymise(locked)

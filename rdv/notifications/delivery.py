@@ -108,8 +108,14 @@ def _outdated(message: Message, now: datetime) -> bool:
         appointment is None
         or appointment.status != AppointmentStatus.BOOKED
         or appointment.slot.start <= now
-        or f":{appointment.slot_id}:" not in message.key
+        or _reminded_slot(message.key) != str(appointment.slot_id)
     )
+
+
+def _reminded_slot(key: str) -> str:
+    """The slot a reminder was written for: keys are reminder:<appointment>:<slot>:…"""
+    parts = key.split(":")
+    return parts[2] if len(parts) > 2 else ""
 
 
 def _finish(message: Message, status: str) -> None:

@@ -203,3 +203,12 @@ def stop_sms_for(index: str) -> None:
     Message.objects.filter(
         address_index=index, channel=Channel.SMS, status=MessageStatus.PENDING
     ).update(status=MessageStatus.CANCELLED)
+
+
+def forget_recipient(user: User) -> None:
+    """An account is deleted: nothing more goes out to it, and its addresses are erased
+    from the outbox (the delivery records stay, addressed to no one)."""
+    Message.objects.filter(
+        recipient=user, status__in=[MessageStatus.PENDING, MessageStatus.SENDING]
+    ).update(status=MessageStatus.CANCELLED, lease_until=None)
+    Message.objects.filter(recipient=user).update(address="", address_index="", recipient=None)

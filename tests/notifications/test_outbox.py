@@ -14,14 +14,15 @@ import pytest
 from django.db import connection
 
 from rdv.accounts.models import User
+from rdv.accounts.privacy import delete_account
 from rdv.core import clock
 from rdv.core.errors import SlotUnavailable
 from rdv.notifications import services as outbox
 from rdv.notifications.delivery import claim_due, deliver_due
 from rdv.notifications.models import Attempt, Channel, Kind, Message, MessageStatus
 from rdv.scheduling import services
-from rdv.scheduling.models import Slot
-from tests.conftest import Cast, local, make_slot
+from rdv.scheduling.models import Appointment, Slot
+from tests.conftest import PASSWORD, Cast, local, make_slot
 from tests.smtp import Inbox, free_port
 
 
@@ -316,3 +317,33 @@ def test_concurrent_workers_send_each_message_exactly_once(smtp_server: Inbox) -
     assert len(set(ids)) == 30
     assert Message.objects.filter(status=MessageStatus.SENT).count() == 30
     assert Slot.objects.count() == 30
+
+
+def test_a_reminder_for_a_time_the_appointment_no_longer_has_is_not_sent(
+    cast: Cast, smtp_server: Inbox
+) -> None:
+    """The worker's own check, behind the withdrawal a move does in its transaction."""
+    appointment = services.book_appointment(
+        user=cast.marie, slot_id=make_slot(cast.dr_roy, local(2026, 11, 30, 9, 0)).pk
+    )
+    deliver_due()  # the confirmation
+    elsewhere = make_slot(cast.dr_roy, local(2026, 12, 3, 9, 0))
+    Appointment.objects.filter(pk=appointment.pk).update(slot=elsewhere)  # no withdrawal
+    with clock.frozen_now(local(2026, 11, 29, 12, 0), all_threads=True):
+        assert deliver_due() == 0
+    assert set(
+        Message.objects.filter(appointment=appointment, kind=Kind.REMINDER).values_list(
+            "status", flat=True
+        )
+    ) == {MessageStatus.CANCELLED}
+    assert len(smtp_server.messages) == 1
+
+
+def test_deleting_the_account_stops_its_messages_and_erases_its_addresses(cast: Cast) -> None:
+    slot = make_slot(cast.dr_roy, local(2026, 11, 30, 9, 0))
+    services.book_appointment(user=cast.marie, slot_id=slot.pk)
+    delete_account(cast.marie, PASSWORD)
+    assert not Message.objects.filter(status=MessageStatus.PENDING).exists()
+    assert set(Message.objects.values_list("address", flat=True)) == {""}
+    assert not Message.objects.filter(recipient=cast.marie).exists()
+    assert deliver_due() == 0
