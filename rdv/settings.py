@@ -215,6 +215,14 @@ TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID", "")
 TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN", "")
 TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER", "")
 TWILIO_STATUS_CALLBACK = env_str("TWILIO_STATUS_CALLBACK", "")
+if SMS_BACKEND == "twilio" and not (
+    TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER
+):
+    raise ImproperlyConfigured(
+        "SMS_BACKEND=twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER."
+    )
+if PRODUCTION and SMS_BACKEND == "twilio" and not TWILIO_API_BASE.startswith("https://"):
+    raise ImproperlyConfigured("TWILIO_API_BASE must be an https:// address in production.")
 # One-click links in messages (view, confirm, cancel) stop working after this many days.
 APPOINTMENT_LINK_DAYS = env_int("APPOINTMENT_LINK_DAYS", 30, minimum=1)
 # A family visit books this many people at most in one step.

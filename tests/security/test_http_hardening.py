@@ -62,6 +62,17 @@ def test_check_deploy_is_clean_with_production_settings() -> None:
         ({"DATABASE_URL": "sqlite:////tmp/prod.sqlite3"}, "PostgreSQL"),
         ({"AUDIT_ENABLED": "false"}, "audit log cannot be disabled"),
         ({"BLIND_INDEX_KEY": ""}, "BLIND_INDEX_KEY"),
+        ({"SMS_BACKEND": "twilio"}, "TWILIO_ACCOUNT_SID"),
+        (
+            {
+                "SMS_BACKEND": "twilio",
+                "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+                "TWILIO_AUTH_TOKEN": "x" * 32,
+                "TWILIO_FROM_NUMBER": "+15145550000",
+                "TWILIO_API_BASE": "http://api.twilio.com",
+            },
+            "TWILIO_API_BASE must be an https",
+        ),
     ],
 )
 def test_production_refuses_unsafe_configuration(overrides: dict[str, str], complaint: str) -> None:
