@@ -21,7 +21,12 @@ from rdv.core import clock
 from rdv.notifications.models import Attempt, Channel, Kind, Message, MessageStatus
 from rdv.notifications.render import render
 from rdv.notifications.senders import DeliveryError, send_email, send_sms
-from rdv.notifications.services import TWILIO_UNSUBSCRIBED, after_quiet_hours, stop_sms_for
+from rdv.notifications.services import (
+    TWILIO_UNSUBSCRIBED,
+    after_quiet_hours,
+    stop_sms_for,
+    tell_clinic_of_failure,
+)
 from rdv.scheduling.models import AppointmentStatus
 
 logger = logging.getLogger(__name__)
@@ -138,6 +143,8 @@ def _failed(message: Message, reason: str, now: datetime, *, permanent: bool) ->
             last_error=reason,
         )
         Attempt.objects.create(message_id=message.pk, at=now, ok=False, error=reason)
+        if gave_up:
+            tell_clinic_of_failure(message, now=now)
     if gave_up:
         logger.warning(
             "message %s failed for good after %s tries: %s", message.pk, attempts, reason

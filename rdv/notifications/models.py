@@ -27,6 +27,8 @@ class Kind(models.TextChoices):
     CANCELLED = "cancelled", _("Cancellation")
     MOVED = "moved", _("Moved appointment")
     MISSED = "missed", _("Missed appointment")
+    # To the clinic's administrators: a message to one of their patients failed for good.
+    UNDELIVERED = "undelivered", _("Message not delivered")
 
 
 class MessageStatus(models.TextChoices):

@@ -22,6 +22,7 @@ SUBJECTS = {
     Kind.CANCELLED: gettext_noop("Your appointment is cancelled"),
     Kind.MOVED: gettext_noop("Your appointment has been moved"),
     Kind.MISSED: gettext_noop("You missed your appointment"),
+    Kind.UNDELIVERED: gettext_noop("A message to a patient could not be delivered"),
 }
 
 
@@ -37,7 +38,7 @@ class Rendered:
 def _links(message: Message) -> dict[str, str]:
     """The one-click links this message offers (none once there is nothing left to do)."""
     appointment = message.appointment
-    if appointment is None or message.kind in (Kind.CANCELLED, Kind.MISSED):
+    if appointment is None or message.kind in (Kind.CANCELLED, Kind.MISSED, Kind.UNDELIVERED):
         return {}
     purposes = ["view", "cancel"] + (["confirm"] if message.kind == Kind.REMINDER else [])
     return {purpose: link_url(appointment, purpose) for purpose in purposes}
@@ -66,7 +67,7 @@ def render(message: Message) -> Rendered:
         host = settings.SITE_URL.split("://")[-1]
         calendar = (
             appointment_calendar(appointment, host=host, cancelled=message.kind == Kind.CANCELLED)
-            if message.kind != Kind.MISSED
+            if message.kind not in (Kind.MISSED, Kind.UNDELIVERED)
             else None
         )
     return Rendered(subject=str(subject), text=text, html=html, sms=sms, calendar=calendar)

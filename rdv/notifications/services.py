@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import Count
 
 from rdv.accounts.models import User
+from rdv.clinics.models import Membership
 from rdv.core import clock
 from rdv.core.crypto import blind_index
 from rdv.notifications.models import Channel, Kind, Message, MessageStatus
@@ -212,3 +213,33 @@ def forget_recipient(user: User) -> None:
         recipient=user, status__in=[MessageStatus.PENDING, MessageStatus.SENDING]
     ).update(status=MessageStatus.CANCELLED, lease_until=None)
     Message.objects.filter(recipient=user).update(address="", address_index="", recipient=None)
+
+
+def tell_clinic_of_failure(message: Message, *, now: datetime) -> None:
+    """A message to a patient failed for good: the clinic's administrators are told by
+    email, so that someone calls the patient. Written in the caller's transaction."""
+    appointment = message.appointment
+    if appointment is None or message.kind == Kind.UNDELIVERED:
+        return
+    admins = User.objects.filter(
+        memberships__clinic_id=appointment.slot.clinic_id,
+        memberships__role=Membership.Role.CLINIC_ADMIN,
+        is_active=True,
+    ).distinct()
+    _save(
+        [
+            Message(
+                key=f"{Kind.UNDELIVERED}:{message.pk}:{admin.pk}",
+                kind=Kind.UNDELIVERED,
+                channel=Channel.EMAIL,
+                recipient=admin,
+                appointment=appointment,
+                address=admin.email,
+                address_index=address_index(admin.email),
+                language=admin.preferred_language,
+                due_at=now,
+                created_at=now,
+            )
+            for admin in admins
+        ]
+    )

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
+from django.core import mail
 from django.test import Client
 
 from rdv.accounts.models import User
@@ -235,3 +236,18 @@ def test_another_answer_changes_nothing(cast: Cast, twilio: FakeTwilio, marie_by
     deliver_due()
     signed_post("/webhooks/twilio/inbound/", {"From": MARIE_PHONE, "Body": "Merci!"})
     assert User.objects.get(pk=cast.marie.pk).notify_by_sms
+
+
+def test_a_message_that_fails_for_good_is_reported_to_the_clinic_admins(
+    cast: Cast, twilio: FakeTwilio, marie_by_sms: User
+) -> None:
+    twilio.answers = [refused(400, 21211, "The 'To' number is not a valid phone number.")]
+    book(cast, marie_by_sms)
+    deliver_due()  # Marie's email goes out; her text fails for good; the admins are told
+    deliver_due()
+    to_clinic = [m for m in mail.outbox if m.to == [cast.marc.email]]
+    assert len(to_clinic) == 1
+    assert "Marie" in str(to_clinic[0].body)
+    assert not to_clinic[0].attachments
+    assert "/r/" not in str(to_clinic[0].body)  # no patient's one-click links for staff
+    assert cast.sophie.email not in [m.to[0] for m in mail.outbox]  # receptionists: no
