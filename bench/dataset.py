@@ -146,6 +146,7 @@ def create_accounts(count: int) -> tuple[list[BenchAccount], str]:
     """
     password = secrets.token_urlsafe(18)
     encoded = make_password(password)
+    confirmed = clock.now()  # booking needs a confirmed email address
     users = User.objects.bulk_create(
         [
             User(
@@ -153,6 +154,7 @@ def create_accounts(count: int) -> tuple[list[BenchAccount], str]:
                 password=encoded,
                 first_name="Bench",
                 last_name=f"Patient {i:05d}",
+                email_verified_at=confirmed,
             )
             for i in range(count)
         ],

@@ -265,6 +265,8 @@ def print_summary(config: BenchConfig, results: Results, wall: float, log_path: 
     print(format_table(headers, rows) if rows else "   (no HTTP phase completed)")
     search = _find(results, "a. search", "search")
     book = _find(results, "b. booking", "book")
+    if book is not None and book.rate_of(201) == 0:
+        print(f"FAILED: no booking succeeded ({format_statuses(book.statuses)}): see the log")
     if search is not None and book is not None:
         booked = book.rate_of(201)
         print(
