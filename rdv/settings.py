@@ -225,6 +225,9 @@ if PRODUCTION and SMS_BACKEND == "twilio" and not TWILIO_API_BASE.startswith("ht
     raise ImproperlyConfigured("TWILIO_API_BASE must be an https:// address in production.")
 # One-click links in messages (view, confirm, cancel) stop working after this many days.
 APPOINTMENT_LINK_DAYS = env_int("APPOINTMENT_LINK_DAYS", 30, minimum=1)
+# Finished task results are pruned nightly after this many days (failed ones later).
+TASK_RESULT_DAYS = env_int("TASK_RESULT_DAYS", 2, minimum=1)
+TASK_RESULT_FAILED_DAYS = env_int("TASK_RESULT_FAILED_DAYS", 30, minimum=1)
 # A family visit books this many people at most in one step.
 FAMILY_VISIT_MAX = 6
 CANCELLATION_GRACE_MINUTES = env_int("CANCELLATION_GRACE_MINUTES", 15, minimum=0)

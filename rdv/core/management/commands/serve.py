@@ -24,6 +24,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from rdv.audit.tasks import schedule_anchoring, schedule_sealing
+from rdv.core.tasks import schedule_pruning
 from rdv.notifications.tasks import schedule_delivery
 from rdv.scheduling.tasks import schedule_horizon_extension
 
@@ -59,6 +60,7 @@ class Command(BaseCommand):
         schedule_anchoring()
         schedule_sealing()
         schedule_delivery()
+        schedule_pruning()
         python = sys.executable
         web_cmd = [
             python,
