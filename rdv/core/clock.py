@@ -49,6 +49,11 @@ def local_today() -> date:
     return now().astimezone(LOCAL_TZ).date()
 
 
+def tomorrow_at(moment: time) -> datetime:
+    """Tomorrow (local calendar) at this local wall-clock time: for nightly work."""
+    return datetime.combine(local_today() + timedelta(days=1), moment, tzinfo=LOCAL_TZ)
+
+
 def local_midnight(day: date) -> datetime:
     """The instant a local calendar day starts, in UTC."""
     return datetime.combine(day, time(0), tzinfo=LOCAL_TZ).astimezone(UTC)

@@ -29,6 +29,12 @@ from django.utils.translation import gettext_lazy as _
 
 from rdv.core.crypto import FieldCryptoError, key_ring
 
+
+def in_choices(field: str, choices: type[models.TextChoices]) -> models.Q:
+    """A check-constraint condition: the column holds one of its choices' values."""
+    return models.Q(**{f"{field}__in": choices.values})
+
+
 # Set and get types, as in django-stubs' Field[_ST, _GT]; its mypy plugin fills them in from
 # the `_pyi_private_*` annotations of each field class.
 _ST_contra = TypeVar("_ST_contra", contravariant=True)

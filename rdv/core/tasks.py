@@ -7,7 +7,7 @@ day.
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import time
 
 from django.conf import settings
 from django.core.management import call_command
@@ -15,11 +15,6 @@ from django_tasks import task
 from django_tasks_db.models import DBTaskResult
 
 from rdv.core import clock
-
-
-def _next_night_run() -> datetime:
-    tomorrow = clock.local_today() + timedelta(days=1)
-    return datetime.combine(tomorrow, time(3, 15), tzinfo=clock.LOCAL_TZ)
 
 
 @task()
@@ -43,4 +38,4 @@ def schedule_pruning() -> None:
     queued = DBTaskResult.objects.filter(task_path=prune_task_results.module_path, status="READY")
     if queued.exists():
         return
-    prune_task_results.using(run_after=_next_night_run()).enqueue()
+    prune_task_results.using(run_after=clock.tomorrow_at(time(3, 15))).enqueue()

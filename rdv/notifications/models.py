@@ -13,7 +13,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from rdv.core.fields import EncryptedTextField
+from rdv.core.fields import EncryptedTextField, in_choices
 
 
 class Channel(models.TextChoices):
@@ -37,10 +37,6 @@ class MessageStatus(models.TextChoices):
     SENT = "sent", _("Sent")
     FAILED = "failed", _("Failed")
     CANCELLED = "cancelled", _("Not sent: no longer needed")
-
-
-def _in(field: str, choices: type[models.TextChoices]) -> Q:
-    return Q(**{f"{field}__in": choices.values})
 
 
 class Message(models.Model):
@@ -87,10 +83,12 @@ class Message(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=_in("kind", Kind), name="message_kind_valid"),
-            models.CheckConstraint(condition=_in("channel", Channel), name="message_channel_valid"),
+            models.CheckConstraint(condition=in_choices("kind", Kind), name="message_kind_valid"),
             models.CheckConstraint(
-                condition=_in("status", MessageStatus), name="message_status_valid"
+                condition=in_choices("channel", Channel), name="message_channel_valid"
+            ),
+            models.CheckConstraint(
+                condition=in_choices("status", MessageStatus), name="message_status_valid"
             ),
             models.CheckConstraint(
                 condition=~Q(status="sent") | Q(sent_at__isnull=False),

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import Count
 
 from rdv.accounts.models import User
+from rdv.audit import services as audit
 from rdv.clinics.models import Membership
 from rdv.core import clock
 from rdv.core.crypto import blind_index
@@ -116,6 +117,7 @@ def _reminders(appointment: Appointment, now: datetime) -> list[Message]:
         return []
     slot = appointment.slot
     clinic = slot.clinic
+    channels = _channels(user)
     messages: list[Message] = []
     for days in sorted({clinic.first_reminder_days, clinic.second_reminder_days}, reverse=True):
         due = reminder_time(slot.start, days)
@@ -131,7 +133,7 @@ def _reminders(appointment: Appointment, now: datetime) -> list[Message]:
                 due_at=due,
                 now=now,
             )
-            for channel, address in _channels(user)
+            for channel, address in channels
         )
     return messages
 
@@ -199,8 +201,22 @@ def stop_requested(*, number: str, body: str) -> bool:
 
 
 def stop_sms_for(index: str) -> None:
-    accounts = Message.objects.filter(address_index=index, channel=Channel.SMS).values("recipient")
+    """Text messages off for every account that used this number, as the account's own
+    preference change would do, audited the same way (by the system, on the number's
+    request)."""
+    accounts = list(
+        Message.objects.filter(address_index=index, channel=Channel.SMS, recipient__isnull=False)
+        .values_list("recipient", flat=True)
+        .distinct()
+    )
     User.objects.filter(pk__in=accounts).update(notify_by_sms=False, notify_by_email=True)
+    for account_id in accounts:
+        audit.record(
+            "account.preferences",
+            actor=None,
+            role="system",
+            subject=audit.Subject(object_type="account", object_id=str(account_id)),
+        )
     Message.objects.filter(
         address_index=index, channel=Channel.SMS, status=MessageStatus.PENDING
     ).update(status=MessageStatus.CANCELLED)

@@ -6,6 +6,7 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from rdv.accounts.models import User
+from rdv.clinics.models import Practitioner
 from rdv.core.errors import NotFound
 from rdv.patients.models import Patient
 from rdv.patients.ramq import normalise_ramq, ramq_blind_index
@@ -45,3 +46,27 @@ def patients_with_ramq(number: str) -> QuerySet[Patient]:
     if not normalised:
         return Patient.objects.none()
     return Patient.objects.filter(ramq_blind_index=ramq_blind_index(normalised))
+
+
+# Who takes patients on their list (GAMF): family doctors and nurse practitioners (IPS).
+FAMILY_DOCTOR_PROFESSIONS = (
+    Practitioner.Profession.FAMILY_DOCTOR,
+    Practitioner.Profession.NURSE_PRACTITIONER,
+)
+
+
+def eligible_family_doctors(*, current_id: int | None = None) -> QuerySet[Practitioner]:
+    """The family doctor a patient may keep: only their present one, while active.
+
+    A patient cannot name a new family doctor themself: a family doctor's reserved slots are
+    visible to their registered patients, so registration is recorded by the doctor's
+    clinic (the clinic portal), never self-declared. A patient may keep or remove theirs.
+    """
+    if current_id is None:
+        return Practitioner.objects.none()
+    return Practitioner.objects.filter(
+        pk=current_id,
+        is_active=True,
+        clinic__is_active=True,
+        profession__in=FAMILY_DOCTOR_PROFESSIONS,
+    ).select_related("clinic")

@@ -13,10 +13,10 @@ from django.utils.translation import gettext_lazy as _
 
 from rdv.accounts.models import User
 from rdv.audit import services as audit
-from rdv.clinics.models import Practitioner
 from rdv.core import clock
 from rdv.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from rdv.patients.models import Patient
+from rdv.patients.queries import eligible_family_doctors
 from rdv.patients.ramq import (
     normalise_ramq,
     ramq_blind_index,
@@ -72,11 +72,6 @@ NAME_MAX_LENGTH = 100
 PHONE_MAX_LENGTH = 30
 # Numbers are read as Canadian unless they start with "+" and a country code.
 PHONE_REGION = "CA"
-# Who takes patients on their list (GAMF): family doctors and nurse practitioners (IPS).
-FAMILY_DOCTOR_PROFESSIONS = (
-    Practitioner.Profession.FAMILY_DOCTOR,
-    Practitioner.Profession.NURSE_PRACTITIONER,
-)
 # An appointment still to come, or under way: removing its patient is refused.
 UPCOMING_STATUSES = ("booked", "arrived")
 
@@ -105,27 +100,6 @@ def normalise_phone(text: str) -> str:
     if not phonenumbers.is_valid_number(number):
         raise invalid
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def eligible_family_doctors(*, current_id: int | None = None) -> QuerySet[Practitioner]:
-    """The family doctor a patient may keep: only their present one, while active.
-
-    A patient cannot name a new family doctor themself: a family doctor's reserved slots are
-    visible to their registered patients, so registration is recorded by the doctor's
-    clinic (the clinic portal), never self-declared. A patient may keep or remove theirs.
-    """
-    if current_id is None:
-        return Practitioner.objects.none()
-    return (
-        Practitioner.objects.filter(
-            pk=current_id,
-            is_active=True,
-            clinic__is_active=True,
-            profession__in=FAMILY_DOCTOR_PROFESSIONS,
-        )
-        .select_related("clinic")
-        .order_by("clinic__municipality_name", "clinic__name", "last_name", "first_name", "pk")
-    )
 
 
 def _checked_family_doctor(doctor_id: int | None, *, current_id: int | None) -> int | None:

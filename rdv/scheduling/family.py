@@ -52,11 +52,12 @@ def family_groups(
 ) -> list[FamilyGroup]:
     """Up to `wanted` groups of back-to-back times, one per patient, earliest first.
 
-    Only public slots are grouped (the query must not include reserved ones): a slot
-    reserved for one child's family doctor would not be visible to the others. Each time is
-    given to a person it fits (the 0-5 years type only to young children).
+    Only public slots are grouped: a slot reserved for one child's family doctor would not
+    be visible to the others. Each time is given to a person it fits (the 0-5 years type
+    only to young children).
     """
-    found = search_availability(replace(query, limit=SCAN, offset=0)).results
+    public = replace(query, reserved_for_practitioner_ids=frozenset(), limit=SCAN, offset=0)
+    found = search_availability(public).results
     by_clinic: dict[int, list[FoundSlot]] = {}
     for slot in found:
         by_clinic.setdefault(slot.clinic.pk, []).append(slot)

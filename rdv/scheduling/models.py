@@ -18,7 +18,7 @@ from django.db.models import F, Q
 from django.db.models.deletion import Collector
 from django.utils.translation import gettext_lazy as _
 
-from rdv.core.fields import EncryptedTextField
+from rdv.core.fields import EncryptedTextField, in_choices
 
 
 class AppointmentType(models.TextChoices):
@@ -57,10 +57,6 @@ class AppointmentStatus(models.TextChoices):
 ACTIVE_APPOINTMENT_STATUSES = ("booked", "arrived", "fulfilled", "noshow")
 
 
-def _in_choices(field: str, choices: type[models.TextChoices]) -> Q:
-    return Q(**{f"{field}__in": choices.values})
-
-
 class AvailabilityRule(models.Model):
     """A weekly template: every `weekday`, from `start_time` to `end_time` local wall-clock
     time, slots of `slot_minutes`, between `valid_from` and `valid_until` (inclusive)."""
@@ -94,11 +90,11 @@ class AvailabilityRule(models.Model):
                 name="rule_validity_ordered",
             ),
             models.CheckConstraint(
-                condition=_in_choices("appointment_type", AppointmentType),
+                condition=in_choices("appointment_type", AppointmentType),
                 name="rule_type_valid",
             ),
             models.CheckConstraint(
-                condition=_in_choices("visibility", Visibility), name="rule_visibility_valid"
+                condition=in_choices("visibility", Visibility), name="rule_visibility_valid"
             ),
         ]
 
@@ -221,14 +217,14 @@ class Slot(models.Model):
                 name="slot_hold_complete",
             ),
             models.CheckConstraint(
-                condition=_in_choices("status", SlotStatus), name="slot_status_valid"
+                condition=in_choices("status", SlotStatus), name="slot_status_valid"
             ),
             models.CheckConstraint(
-                condition=_in_choices("appointment_type", AppointmentType),
+                condition=in_choices("appointment_type", AppointmentType),
                 name="slot_type_valid",
             ),
             models.CheckConstraint(
-                condition=_in_choices("visibility", Visibility), name="slot_visibility_valid"
+                condition=in_choices("visibility", Visibility), name="slot_visibility_valid"
             ),
         ]
         indexes = [
@@ -275,7 +271,7 @@ class Appointment(models.Model):
                 name="appointment_one_active_per_slot",
             ),
             models.CheckConstraint(
-                condition=_in_choices("status", AppointmentStatus),
+                condition=in_choices("status", AppointmentStatus),
                 name="appointment_status_valid",
             ),
             models.CheckConstraint(

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import time
 
 from django_tasks import task
 from django_tasks_db.models import DBTaskResult
 
 from rdv.core import clock
 from rdv.scheduling import services
-
-
-def _next_night_run() -> datetime:
-    tomorrow = clock.local_today() + timedelta(days=1)
-    return datetime.combine(tomorrow, time(2, 30), tzinfo=clock.LOCAL_TZ)
 
 
 @task()
@@ -32,5 +27,5 @@ def schedule_horizon_extension(*, immediately: bool = False) -> None:
     pending = DBTaskResult.objects.filter(task_path=extend_slot_horizon.module_path, status="READY")
     if pending.exists():
         return
-    run_after = clock.now() if immediately else _next_night_run()
+    run_after = clock.now() if immediately else clock.tomorrow_at(time(2, 30))
     extend_slot_horizon.using(run_after=run_after).enqueue()

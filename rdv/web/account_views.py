@@ -29,7 +29,7 @@ from rdv.web.forms import CodeForm, SignInForm, SignUpForm
 BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
-def _next_url(request: HttpRequest, default: str = "/") -> str:
+def safe_next_url(request: HttpRequest, default: str = "/") -> str:
     target = request.POST.get("next") or request.GET.get("next") or default
     if url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
@@ -38,7 +38,7 @@ def _next_url(request: HttpRequest, default: str = "/") -> str:
     return default
 
 
-def _remember_language(response: HttpResponse, language: str) -> HttpResponse:
+def remember_language(response: HttpResponse, language: str) -> HttpResponse:
     response.set_cookie(
         settings.LANGUAGE_COOKIE_NAME,
         language,
@@ -69,10 +69,13 @@ def sign_in(request: HttpRequest) -> HttpResponse:
         else:
             login(request, user, backend=BACKEND)
             translation.activate(user.preferred_language)
-            return _remember_language(redirect(_next_url(request)), user.preferred_language)
+            return remember_language(redirect(safe_next_url(request)), user.preferred_language)
     status = 401 if form.errors and request.method == "POST" else 200
     return render(
-        request, "web/sign_in.html", {"form": form, "next": _next_url(request, "")}, status=status
+        request,
+        "web/sign_in.html",
+        {"form": form, "next": safe_next_url(request, "")},
+        status=status,
     )
 
 
@@ -97,14 +100,18 @@ def sign_up(request: HttpRequest) -> HttpResponse:
             form.add_error(exc.field if exc.field in form.fields else None, str(exc.message))
         else:
             login(request, user, backend=BACKEND)
-            next_url = _next_url(request, "")
+            next_url = safe_next_url(request, "")
             query = f"?{urlencode({'next': next_url})}" if next_url else ""
             return redirect(f"{reverse('verify_email')}{query}")
     status = 422 if form.errors else 200
     return render(
         request,
         "web/sign_up.html",
-        {"form": form, "next": _next_url(request, ""), "terms_version": registration.TERMS_VERSION},
+        {
+            "form": form,
+            "next": safe_next_url(request, ""),
+            "terms_version": registration.TERMS_VERSION,
+        },
         status=status,
     )
 
@@ -128,12 +135,12 @@ def verify_email(request: HttpRequest) -> HttpResponse:
             form.add_error("code", str(exc.message))
         else:
             messages.success(request, _("Your email address is confirmed."))
-            return redirect(_next_url(request))
+            return redirect(safe_next_url(request))
     status = 422 if form.errors else 200
     return render(
         request,
         "web/verify_email.html",
-        {"form": form, "next": _next_url(request, ""), "email": user.email},
+        {"form": form, "next": safe_next_url(request, ""), "email": user.email},
         status=status,
     )
 
@@ -153,4 +160,4 @@ def switch_language(request: HttpRequest) -> HttpResponse:
     user = request.user
     if isinstance(user, User) and user.is_authenticated:
         accounts.set_preferred_language(user=user, language=language)
-    return _remember_language(HttpResponseRedirect(_next_url(request)), language)
+    return remember_language(HttpResponseRedirect(safe_next_url(request)), language)

@@ -7,8 +7,6 @@ page offers the next groups.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -57,8 +55,7 @@ def family_search(request: HttpRequest) -> HttpResponse:
             form.add_service_error(exc.field, str(exc.message))
         else:
             coming = [p for p in everyone if p.pk in set(data["patients"])]
-            public_only = replace(query, reserved_for_practitioner_ids=frozenset())
-            groups = family_groups(public_only, coming)
+            groups = family_groups(query, coming)
     return render(
         request,
         "web/family.html",

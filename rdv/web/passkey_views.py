@@ -28,7 +28,7 @@ from rdv.accounts.models import User
 from rdv.accounts.queries import has_second_factor, is_staff_member
 from rdv.api.limits import enforce
 from rdv.core.errors import Conflict, DomainError, NotAuthenticated
-from rdv.web.account_views import BACKEND, _next_url, _remember_language
+from rdv.web.account_views import BACKEND, remember_language, safe_next_url
 from rdv.web.errors import handles_domain_errors, signed_in
 from rdv.web.password_forms import (
     PasskeyNameForm,
@@ -162,6 +162,6 @@ def sign_in_finish(request: HttpRequest) -> JsonResponse:
     )
     login(request, user, backend=BACKEND)
     translation.activate(user.preferred_language)
-    response = JsonResponse({"redirect": _next_url(request)})
-    _remember_language(response, user.preferred_language)
+    response = JsonResponse({"redirect": safe_next_url(request)})
+    remember_language(response, user.preferred_language)
     return response

@@ -20,8 +20,8 @@ from rdv.accounts.models import User
 from rdv.core.errors import DomainError, NotFound
 from rdv.patients import services as patients
 from rdv.patients.models import Patient
-from rdv.patients.queries import own_patient, patient_for_user
-from rdv.web.account_views import _remember_language
+from rdv.patients.queries import eligible_family_doctors, own_patient, patient_for_user
+from rdv.web.account_views import remember_language
 from rdv.web.errors import handles_domain_errors, posted, signed_in
 from rdv.web.profile_forms import (
     DependantForm,
@@ -35,7 +35,7 @@ from rdv.web.profile_forms import (
 
 def _doctors(patient: Patient | None = None) -> DoctorChoices:
     current = patient.family_doctor_id if patient is not None else None
-    return family_doctor_choices(patients.eligible_family_doctors(current_id=current))
+    return family_doctor_choices(eligible_family_doctors(current_id=current))
 
 
 def _fail(form: PersonForm | PreferencesForm, error: DomainError) -> None:
@@ -111,7 +111,7 @@ def profile(request: HttpRequest) -> HttpResponse:
     elif section == "preferences" and preferences.is_valid():
         language = _update_preferences(request, user, preferences)
         if language is not None:
-            return _remember_language(redirect("profile"), language)
+            return remember_language(redirect("profile"), language)
     failed = (person is not None and bool(person.errors)) or bool(preferences.errors)
     return render(
         request,

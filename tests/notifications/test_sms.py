@@ -21,6 +21,7 @@ from django.core import mail
 from django.test import Client
 
 from rdv.accounts.models import User
+from rdv.audit.models import AuditEntry
 from rdv.core import clock
 from rdv.notifications.delivery import deliver_due
 from rdv.notifications.models import Attempt, Channel, Kind, Message, MessageStatus
@@ -228,6 +229,9 @@ def test_answering_stop_or_arret_turns_texts_off(
     )
     assert answer.status_code == 200
     assert not User.objects.get(pk=cast.marie.pk).notify_by_sms
+    assert AuditEntry.objects.filter(
+        action="account.preferences", actor_role="system", object_id=str(cast.marie.pk)
+    ).exists()
 
 
 def test_another_answer_changes_nothing(cast: Cast, twilio: FakeTwilio, marie_by_sms: User) -> None:

@@ -19,6 +19,7 @@ from rdv.core import clock, crypto
 from rdv.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from rdv.patients import services
 from rdv.patients.models import Patient
+from rdv.patients.queries import eligible_family_doctors
 from rdv.patients.ramq import ramq_blind_index
 from rdv.scheduling import services as scheduling
 from rdv.scheduling.models import Appointment, Slot
@@ -205,10 +206,10 @@ def test_a_patient_keeps_or_removes_a_family_doctor_but_cannot_name_one(cast: Ca
     assert marie_as_herself(cast, family_doctor_id=None).family_doctor_id is None  # removed
     with pytest.raises(ValidationError):
         marie_as_herself(cast, family_doctor_id=cast.dr_roy.pk)  # no longer hers to name
-    assert not services.eligible_family_doctors().exists()
-    assert list(services.eligible_family_doctors(current_id=cast.dr_roy.pk)) == [cast.dr_roy]
+    assert not eligible_family_doctors().exists()
+    assert list(eligible_family_doctors(current_id=cast.dr_roy.pk)) == [cast.dr_roy]
     retired = PractitionerFactory.create(clinic=cast.laval, is_active=False)
-    assert not services.eligible_family_doctors(current_id=retired.pk).exists()
+    assert not eligible_family_doctors(current_id=retired.pk).exists()
 
 
 def test_nobody_changes_a_patient_of_another_account(cast: Cast) -> None:
