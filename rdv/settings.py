@@ -32,6 +32,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
 # (HMAC-SHA256) is separate: rotating encryption keys must not change lookups.
 FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS", "")
 BLIND_INDEX_KEY = env_str("BLIND_INDEX_KEY", "")
+# Bearer token the operator's Prometheus sends to GET /metrics; empty: no /metrics at all.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -354,6 +356,8 @@ def _refuse_unsafe_production() -> None:
         raise ImproperlyConfigured("The audit log cannot be disabled in production.")
     if not FIELD_ENCRYPTION_KEYS or len(BLIND_INDEX_KEY) < 40:
         raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS and BLIND_INDEX_KEY are required.")
+    if METRICS_TOKEN and len(METRICS_TOKEN) < 32:
+        raise ImproperlyConfigured("METRICS_TOKEN is too short (at least 32 characters).")
 
 
 if PRODUCTION:

@@ -3,7 +3,9 @@ from django.urls import include, path
 from django_otp.admin import OTPAdminSite
 
 from rdv.api.api import api
+from rdv.core.metrics import metrics_endpoint
 from rdv.notifications import webhooks
+from rdv.notifications.metrics import OutboxCollector
 
 # Platform admins sign in with a password and a code from their authenticator.
 admin.site.__class__ = OTPAdminSite
@@ -14,6 +16,8 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("webhooks/twilio/status/", webhooks.twilio_status, name="twilio_status"),
     path("webhooks/twilio/inbound/", webhooks.twilio_inbound, name="twilio_inbound"),
+    # For the operator's Prometheus, behind METRICS_TOKEN (docs/operations.md, "Metrics").
+    path("metrics", metrics_endpoint(OutboxCollector()), name="metrics"),
     # A non-default address: scanners probing /admin/ find nothing.
     path("gestion-plateforme/", admin.site.urls),
 ]

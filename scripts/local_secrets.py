@@ -21,6 +21,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
         "k1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
     ),
     "BLIND_INDEX_KEY": lambda: secrets.token_urlsafe(48),
+    "METRICS_TOKEN": lambda: secrets.token_urlsafe(32),
     # The embedded demo keeps two weeks of slots; production's default is 60 days.
     "SLOT_HORIZON_DAYS": lambda: "14",
 }

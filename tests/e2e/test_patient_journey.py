@@ -161,7 +161,7 @@ def test_a_new_visitor_books_moves_and_cancels(
         page.get_by_role("link", name=w["ics"]).click()
     ics = Path(download.value.path()).read_bytes().decode()
     assert ics.startswith("BEGIN:VCALENDAR\r\n")
-    assert "DTSTART:20261124T140000Z\r\n" in ics
+    assert "DTSTART;TZID=America/Toronto:20261124T090000\r\n" in ics  # Quebec wall clock
 
     page.get_by_role("link", name=w["change"]).click()
     page.get_by_role("button", name=w["move_here"]).nth(1).click()
