@@ -20,8 +20,10 @@ from rdv.accounts.models import TokenScope, User, normalise_email
 from rdv.accounts.queries import has_second_factor, requires_second_factor
 from rdv.audit import services as audit
 from rdv.audit.models import Outcome
-from rdv.core.errors import NotAuthenticated, PermissionDenied, ValidationError
+from rdv.core.errors import NotAuthenticated, NotFound, PermissionDenied, ValidationError
+from rdv.notifications import services as notifications
 from rdv.patients.queries import own_patient
+from rdv.scheduling.services import LINK_ROLE
 
 
 def audit_role(user: User) -> str:
@@ -213,6 +215,8 @@ def update_preferences(
         locked.save(
             update_fields=["preferred_language", "notify_by_email", "notify_by_sms", "reminders"]
         )
+        if not reminders:
+            notifications.withdraw_reminders_to(locked)
         audit.record(
             "account.preferences",
             actor=locked,
@@ -220,3 +224,32 @@ def update_preferences(
             subject=audit.Subject(object_type="account", object_id=str(locked.pk)),
         )
     return locked
+
+
+def stop_reminders(*, user_id: int) -> bool:
+    """Reminders off for this account, on every channel, from the unsubscribe link in a
+    reminder email (RFC 8058): no session, the signed link is the authority.
+
+    Its waiting reminders are withdrawn in the same transaction (pending ones, and ones a
+    worker claimed but has not picked up yet: it skips them), so none is sent afterwards.
+    Confirmations, cancellations and moves still come: they are not "list" mail. Audited
+    as `account.preferences` by the account holder through a link. Idempotent: True when
+    something changed; a repeat writes nothing. NotFound for a closed account.
+    """
+    with transaction.atomic():
+        # The account row first, as update_preferences does (the same lock order).
+        locked = User.objects.select_for_update().filter(pk=user_id, is_active=True).first()
+        if locked is None:
+            raise NotFound(_("This link does not work (any more)."), code="link_invalid")
+        withdrawn = notifications.withdraw_reminders_to(locked)
+        if not locked.reminders and not withdrawn:
+            return False
+        locked.reminders = False
+        locked.save(update_fields=["reminders"])
+        audit.record(
+            "account.preferences",
+            actor=locked,
+            role=LINK_ROLE,
+            subject=audit.Subject(object_type="account", object_id=str(locked.pk)),
+        )
+    return True

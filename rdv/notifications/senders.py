@@ -20,6 +20,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 
+from rdv.notifications.links import unsubscribe_url
 from rdv.notifications.models import Kind, Message
 from rdv.notifications.render import Rendered
 
@@ -47,9 +48,11 @@ def message_id(message: Message) -> str:
 def send_email(message: Message, content: Rendered) -> str:
     mail_id = message_id(message)
     headers = {"Message-ID": mail_id}
-    if message.kind == Kind.REMINDER:
-        # RFC 2369/8058: mail clients offer "unsubscribe" for reminders.
-        headers["List-Unsubscribe"] = f"<{settings.SITE_URL}/compte/profil/>"
+    if message.kind == Kind.REMINDER and message.recipient is not None:
+        # RFC 2369/8058: mail clients offer "unsubscribe" for reminders, and the provider
+        # POSTs "List-Unsubscribe=One-Click" to the link itself (rdv.web.unsubscribe_views).
+        headers["List-Unsubscribe"] = f"<{unsubscribe_url(message.recipient)}>"
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     email = EmailMultiAlternatives(
         subject=content.subject,
         body=content.text,
@@ -57,7 +60,8 @@ def send_email(message: Message, content: Rendered) -> str:
         to=[message.address],
         headers=headers,
     )
-    email.attach_alternative(content.html, "text/html")
+    if content.html:
+        email.attach_alternative(content.html, "text/html")
     if content.calendar is not None:
         method = "CANCEL" if message.kind == Kind.CANCELLED else "PUBLISH"
         email.attach(

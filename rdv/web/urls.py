@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from rdv.web import account_views, family_views, link_views, views
+from rdv.web import account_views, family_views, link_views, unsubscribe_views, views
 
 # French paths first: they are what a patient in Quebec sees in the address bar.
 urlpatterns = [
@@ -20,6 +20,7 @@ urlpatterns = [
     path("rendez-vous/<int:appointment_id>/annuler/", views.cancel, name="cancel"),
     path("rendez-vous/<int:appointment_id>/deplacer/", views.move, name="move"),
     path("r/<str:purpose>/<str:token>/", link_views.appointment_link, name="appointment_link"),
+    path("desabonnement/<str:token>/", unsubscribe_views.unsubscribe, name="unsubscribe"),
     path("compte/connexion/", account_views.sign_in, name="sign_in"),
     path("compte/inscription/", account_views.sign_up, name="sign_up"),
     path("compte/confirmation/", account_views.verify_email, name="verify_email"),

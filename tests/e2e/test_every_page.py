@@ -14,7 +14,7 @@ import pytest
 from django.urls import URLPattern, URLResolver
 from playwright.sync_api import Page
 
-from rdv.notifications.links import make_token
+from rdv.notifications.links import make_token, make_unsubscribe_token
 from rdv.scheduling import services
 from rdv.scheduling.models import Slot
 from tests.conftest import PASSWORD, local, make_slot
@@ -24,7 +24,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 PAGE_BUDGET_BYTES = 100 * 1024
 
-# (url name, path template); {slot}, {appointment} and {dependant} are filled in below.
+# (url name, path template); {slot}, {appointment}, {dependant}, {link} and {unsubscribe}
+# are filled in below.
 VISITOR_PAGES = [
     ("search", "/"),
     ("search", "/?near=Laval&radius_km=25"),
@@ -37,6 +38,7 @@ VISITOR_PAGES = [
     ("password_reset_sent", "/compte/mot-de-passe/envoye/"),
     ("privacy", "/confidentialite/"),
     ("appointment_link", "/r/cancel/{link}/"),  # a message's one-click link
+    ("unsubscribe", "/desabonnement/{unsubscribe}/"),  # a reminder's "stop reminders" link
 ]
 SIGNED_IN_PAGES = [
     ("search", "/?near=Laval&radius_km=25"),
@@ -91,6 +93,7 @@ def marie_booked(cast: Any) -> dict[str, int]:
         "self": cast.marie_self.pk,
         "dependant": cast.lea.pk,
         "link": make_token(appointment, "cancel"),
+        "unsubscribe": make_unsubscribe_token(cast.marie),
     }
 
 
