@@ -11,13 +11,17 @@ The clock is frozen at Monday 2026-11-23 08:00 in Quebec unless a test says othe
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import django_ratelimit.core  # type: ignore[import-untyped]
 import pytest
+from django.core import mail
 from django.core.cache import cache
 from django.db import connection
 from django.test import Client
@@ -28,6 +32,7 @@ from rdv.accounts.services import issue_api_token
 from rdv.accounts.tokens import create_token
 from rdv.clinics.models import Clinic, Membership, Practitioner
 from rdv.core import clock
+from rdv.notifications.delivery import deliver_due
 from rdv.patients.models import Patient
 from rdv.scheduling.models import Slot
 from tests.factories import (
@@ -66,10 +71,21 @@ def fast_password_hashing(settings: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
-def rate_limits(request: pytest.FixtureRequest, settings: Any) -> None:
-    """A fresh cache per test; limits only where a test is about them (marker)."""
+def rate_limits(
+    request: pytest.FixtureRequest, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh cache per test; limits only where a test is about them (marker).
+
+    django-ratelimit counts in fixed windows of the real clock, so a test straddling the
+    end of a window would see its count reset: where limits apply, its clock (its own
+    only, the rest of the process keeps real time) stands still.
+    """
     cache.clear()
-    settings.RATELIMIT_ENABLE = request.node.get_closest_marker("rate_limits") is not None
+    enabled = request.node.get_closest_marker("rate_limits") is not None
+    settings.RATELIMIT_ENABLE = enabled
+    if enabled:
+        standing = float(int(time.time()))
+        monkeypatch.setattr(django_ratelimit.core, "time", SimpleNamespace(time=lambda: standing))
 
 
 @pytest.fixture(autouse=True)
@@ -196,3 +212,10 @@ class Api:
 @pytest.fixture
 def api_as() -> Any:
     return Api
+
+
+def sent_mail() -> list[mail.EmailMessage]:
+    """Django's test mailbox once the worker has sent what is due: account emails (codes,
+    reset links) go through the outbox like every message, never from the request."""
+    deliver_due()
+    return mail.outbox

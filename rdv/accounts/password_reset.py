@@ -13,13 +13,12 @@ need theirs at the next sign-in.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core import exceptions as django_exceptions
-from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import translation
@@ -35,6 +34,8 @@ from rdv.audit.models import Outcome
 from rdv.audit.services import Subject
 from rdv.core import clock
 from rdv.core.errors import DomainError, ValidationError
+from rdv.notifications import account_mail
+from rdv.notifications.models import Kind
 
 
 class ResetLinkInvalid(DomainError):
@@ -63,7 +64,7 @@ def link_minutes() -> int:
 
 
 def request_password_reset(*, email: str) -> None:
-    """Mail a reset link (after commit) if an active account has `email`; else nothing.
+    """Queue a reset link if an active account has `email`; else nothing.
 
     Both cases leave one audit entry and return the same way, so a caller cannot tell
     them apart.
@@ -76,7 +77,7 @@ def request_password_reset(*, email: str) -> None:
     token = _tokens.make_token(user)
     with transaction.atomic():
         audit.record("auth.password_reset.request", actor=user, subject=_subject(user))
-        transaction.on_commit(lambda: _mail_link(user, uidb64, token))
+        _mail_link(user, uidb64, token)
 
 
 def check_reset_link(*, uidb64: str, token: str) -> User:
@@ -112,7 +113,7 @@ def reset_password(*, uidb64: str, token: str, new_password: str) -> User:
         locked.save(update_fields=["password"])
         tokens.revoke_all(locked)
         audit.record("auth.password_reset", actor=locked, subject=_subject(locked))
-        transaction.on_commit(lambda: _mail_changed(locked))
+        _mail_changed(locked)
     if not requires_second_factor(locked):
         lockout.clear_attempts(locked.email)
     return locked
@@ -155,7 +156,10 @@ def _mail_link(user: User, uidb64: str, token: str) -> None:
                 "minutes": link_minutes(),
             },
         )
-    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email])
+    expires_at = clock.now() + timedelta(seconds=int(settings.PASSWORD_RESET_TIMEOUT))
+    account_mail.queue(
+        user, kind=Kind.RESET_LINK, subject=subject, text=body, expires_at=expires_at
+    )
 
 
 def _mail_changed(user: User) -> None:
@@ -165,4 +169,4 @@ def _mail_changed(user: User) -> None:
             "accounts/password_changed_email.txt",
             {"user": user, "site_url": settings.SITE_URL},
         )
-    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email])
+    account_mail.queue(user, kind=Kind.PASSWORD_CHANGED, subject=subject, text=body)

@@ -135,6 +135,7 @@ def _appointments(user: User) -> list[dict[str, Any]]:
             "cancellation_reason": appointment.cancellation_reason,
             "booked_at": _instant(appointment.created_at),
             "cancelled_at": _instant(appointment.cancelled_at),
+            "cancelled_by": appointment.cancelled_by,
         }
         for appointment in appointments_for_user(user)
     ]

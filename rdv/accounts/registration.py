@@ -10,10 +10,8 @@ import hmac
 import secrets
 from datetime import date, timedelta
 
-from django.conf import settings
 from django.contrib.auth import password_validation
 from django.core import exceptions as django_exceptions
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import translation
@@ -23,6 +21,8 @@ from rdv.accounts.models import Consent, EmailVerificationCode, User, normalise_
 from rdv.audit import services as audit
 from rdv.core import clock
 from rdv.core.errors import Conflict, ValidationError
+from rdv.notifications import account_mail
+from rdv.notifications.models import Kind
 from rdv.patients.models import Patient
 
 # Bump when the terms or the privacy policy change; the pages show the same version.
@@ -109,24 +109,18 @@ def _issue_code(user: User) -> None:
     salt = secrets.token_hex(16)
     now = clock.now()
     EmailVerificationCode.objects.filter(user=user, used_at__isnull=True).update(used_at=now)
+    expires_at = now + timedelta(minutes=CODE_MINUTES)
     EmailVerificationCode.objects.create(
-        user=user,
-        salt=salt,
-        digest=_digest(salt, code),
-        created_at=now,
-        expires_at=now + timedelta(minutes=CODE_MINUTES),
+        user=user, salt=salt, digest=_digest(salt, code), created_at=now, expires_at=expires_at
     )
-    # Mailed only once the account exists for sure.
-    transaction.on_commit(lambda: _mail_code(user, code))
-
-
-def _mail_code(user: User, code: str) -> None:
     with translation.override(user.preferred_language):
         subject = str(_("Your RDV Santé confirmation code: %(code)s") % {"code": code})
         body = render_to_string(
             "accounts/email_code.txt", {"user": user, "code": code, "minutes": CODE_MINUTES}
         )
-    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email])
+    account_mail.queue(
+        user, kind=Kind.EMAIL_CODE, subject=subject, text=body, expires_at=expires_at
+    )
 
 
 def resend_code(*, user: User) -> None:

@@ -8,24 +8,26 @@ tests/security/test_clinic_isolation.py walks every route here with another clin
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 
 from rdv.api.auth import BearerToken, request_user
-from rdv.api.schemas import ErrorEnvelope, local
+from rdv.api.schemas import ErrorEnvelope, Text, local
 from rdv.clinics import services
 from rdv.clinics.models import Practitioner
 from rdv.clinics.queries import staff_context
 from rdv.notifications.queries import messages_for
 from rdv.patients.models import Patient
+from rdv.scheduling import services as scheduling
 from rdv.scheduling.models import Appointment
 
 router = Router(tags=["clinic staff"], auth=BearerToken())
 # Ids are checked against the database's 64-bit range before any lookup.
 ObjectId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 ERRORS = {401: ErrorEnvelope, 404: ErrorEnvelope, 422: ErrorEnvelope}
+CHANGE_ERRORS = {**ERRORS, 400: ErrorEnvelope, 409: ErrorEnvelope}  # 400: a body that is not JSON
 
 
 class StaffPractitionerOut(Schema):
@@ -49,6 +51,8 @@ class StaffAppointmentOut(Schema):
     end: datetime
     type: str
     reason: str
+    confirmed: bool
+    cancelled_by: str
     practitioner: StaffPractitionerOut
     patient: StaffPatientOut
 
@@ -65,6 +69,14 @@ class StaffMessageOut(Schema):
     attempts: int
     provider_status: str
     last_error: str
+
+
+class ClinicCancelIn(Schema):
+    reason: Text = Field(..., max_length=scheduling.CLINIC_REASON_MAX)
+
+
+class AttendanceIn(Schema):
+    status: Literal["arrived", "fulfilled", "noshow"]
 
 
 class DayQuery(Schema):
@@ -97,6 +109,8 @@ def _appointment_out(appointment: Appointment) -> StaffAppointmentOut:
         end=local(appointment.slot.end),
         type=appointment.slot.appointment_type,
         reason=appointment.reason,
+        confirmed=appointment.confirmed_at is not None,
+        cancelled_by=appointment.cancelled_by,
         practitioner=_practitioner_out(appointment.slot.practitioner),
         patient=_patient_out(appointment.patient),
     )
@@ -128,6 +142,36 @@ def appointment(
 ) -> StaffAppointmentOut:
     ctx = staff_context(request_user(request), clinic_id)
     return _appointment_out(services.view_appointment(ctx, appointment_id))
+
+
+@router.post(
+    "/clinics/{clinic_id}/appointments/{appointment_id}/cancel",
+    response={200: StaffAppointmentOut, **CHANGE_ERRORS},
+)
+def cancel_appointment(
+    request: HttpRequest, clinic_id: ObjectId, appointment_id: ObjectId, body: ClinicCancelIn
+) -> StaffAppointmentOut:
+    """Cancel for the clinic, at any time before the visit ends; the patient is told the
+    reason. The time is offered again."""
+    ctx = staff_context(request_user(request), clinic_id)
+    return _appointment_out(
+        scheduling.cancel_for_clinic(ctx, appointment_id=appointment_id, reason=body.reason)
+    )
+
+
+@router.post(
+    "/clinics/{clinic_id}/appointments/{appointment_id}/attendance",
+    response={200: StaffAppointmentOut, **CHANGE_ERRORS},
+)
+def record_attendance(
+    request: HttpRequest, clinic_id: ObjectId, appointment_id: ObjectId, body: AttendanceIn
+) -> StaffAppointmentOut:
+    """Arrived (from the visit's day), fulfilled (after arrived), or no-show (once the visit
+    has started: the patient gets the missed-appointment notice)."""
+    ctx = staff_context(request_user(request), clinic_id)
+    return _appointment_out(
+        scheduling.record_attendance(ctx, appointment_id=appointment_id, status=body.status)
+    )
 
 
 @router.get(

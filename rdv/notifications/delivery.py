@@ -10,6 +10,7 @@ every try, which mail systems use to drop a copy.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime, timedelta
 
@@ -17,8 +18,16 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
 
+from rdv.accounts.models import User
 from rdv.core import clock
-from rdv.notifications.models import Attempt, Channel, Kind, Message, MessageStatus
+from rdv.notifications.models import (
+    ACCOUNT_KINDS,
+    Attempt,
+    Channel,
+    Kind,
+    Message,
+    MessageStatus,
+)
 from rdv.notifications.render import render
 from rdv.notifications.senders import DeliveryError, send_email, send_sms
 from rdv.notifications.services import (
@@ -65,7 +74,10 @@ def deliver_one(pk: int) -> int:
     """Send one claimed message; 1 if it went out."""
     message = (
         Message.objects.select_related(
-            "appointment__slot__clinic", "appointment__slot__practitioner", "appointment__patient"
+            "recipient",
+            "appointment__slot__clinic",
+            "appointment__slot__practitioner",
+            "appointment__patient",
         )
         .filter(pk=pk, status=MessageStatus.SENDING)
         .first()
@@ -94,6 +106,7 @@ def deliver_one(pk: int) -> int:
     with transaction.atomic():
         Message.objects.filter(pk=pk).update(
             status=MessageStatus.SENT,
+            payload="",
             sent_at=now,
             provider_id=provider_id,
             attempts=F("attempts") + 1,
@@ -105,16 +118,28 @@ def deliver_one(pk: int) -> int:
 
 
 def _outdated(message: Message, now: datetime) -> bool:
-    """A reminder whose appointment was cancelled, moved or has passed is not sent."""
+    """Not worth sending any more: a reminder whose appointment was cancelled, moved or
+    has passed, or whose recipient turned reminders (or that channel) off since; an
+    account email whose code or link has expired."""
+    if message.kind in ACCOUNT_KINDS:
+        expires_at = json.loads(message.payload or "{}").get("expires_at")
+        return expires_at is not None and datetime.fromisoformat(expires_at) <= now
     if message.kind != Kind.REMINDER:
         return False
     appointment = message.appointment
     return (
         appointment is None
+        or (message.recipient is not None and not _reminders_wanted(message.recipient, message))
         or appointment.status != AppointmentStatus.BOOKED
         or appointment.slot.start <= now
         or _reminded_slot(message.key) != str(appointment.slot_id)
     )
+
+
+def _reminders_wanted(user: User, message: Message) -> bool:
+    """The recipient still wants reminders, on this message's channel."""
+    on_channel = user.notify_by_email if message.channel == Channel.EMAIL else user.notify_by_sms
+    return user.reminders and on_channel
 
 
 def _reminded_slot(key: str) -> str:
@@ -125,7 +150,7 @@ def _reminded_slot(key: str) -> str:
 
 def _finish(message: Message, status: str) -> None:
     Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
-        status=status, lease_until=None
+        status=status, lease_until=None, payload=""
     )
 
 
@@ -134,13 +159,12 @@ def _failed(message: Message, reason: str, now: datetime, *, permanent: bool) ->
     attempts = message.attempts + 1
     gave_up = permanent or attempts >= settings.NOTIFICATION_MAX_ATTEMPTS
     delay = timedelta(seconds=settings.NOTIFICATION_RETRY_SECONDS * 2 ** (attempts - 1))
+    changes = {"status": MessageStatus.PENDING, "due_at": now + delay}
+    if gave_up:
+        changes = {"status": MessageStatus.FAILED, "payload": ""}
     with transaction.atomic():
         Message.objects.filter(pk=message.pk).update(
-            status=MessageStatus.FAILED if gave_up else MessageStatus.PENDING,
-            attempts=attempts,
-            due_at=message.due_at if gave_up else now + delay,
-            lease_until=None,
-            last_error=reason,
+            attempts=attempts, lease_until=None, last_error=reason, **changes
         )
         Attempt.objects.create(message_id=message.pk, at=now, ok=False, error=reason)
         if gave_up:

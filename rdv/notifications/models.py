@@ -29,6 +29,15 @@ class Kind(models.TextChoices):
     MISSED = "missed", _("Missed appointment")
     # To the clinic's administrators: a message to one of their patients failed for good.
     UNDELIVERED = "undelivered", _("Message not delivered")
+    # About the account itself; their text is written when they are queued (`payload`).
+    EMAIL_CODE = "email_code", _("Email confirmation code")
+    RESET_LINK = "reset_link", _("Password reset link")
+    PASSWORD_CHANGED = "pwd_changed", _("Password changed")
+
+
+# Messages about an account, not an appointment: written with their text (a code, a
+# link), which is erased once the message is sent or given up.
+ACCOUNT_KINDS = (Kind.EMAIL_CODE, Kind.RESET_LINK, Kind.PASSWORD_CHANGED)
 
 
 class MessageStatus(models.TextChoices):
@@ -40,7 +49,8 @@ class MessageStatus(models.TextChoices):
 
 
 class Message(models.Model):
-    """One email or text message to one person about one appointment."""
+    """One email or text message to one person about one appointment, or about their
+    account (a confirmation code, a password reset link)."""
 
     key = models.CharField(max_length=120, unique=True)
     kind = models.CharField(max_length=12, choices=Kind.choices)
@@ -80,6 +90,9 @@ class Message(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField()
+    # An account message's subject, text and expiry (JSON), encrypted: it holds a code or a
+    # reset link. Emptied once the message is sent, given up or withdrawn.
+    payload = EncryptedTextField(blank=True)
 
     class Meta:
         constraints = [

@@ -3,6 +3,7 @@ its appointment), in the recipient's language, dates in Quebec time."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -11,8 +12,8 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from rdv.notifications.links import link_url
-from rdv.notifications.models import Kind, Message
+from rdv.notifications.links import link_url, unsubscribe_url
+from rdv.notifications.models import ACCOUNT_KINDS, Channel, Kind, Message
 from rdv.scheduling.ics import appointment_calendar
 
 # Marked for translation here, translated when rendered, in the recipient's language.
@@ -30,7 +31,7 @@ SUBJECTS = {
 class Rendered:
     subject: str
     text: str
-    html: str
+    html: str  # empty: text only
     sms: str
     calendar: str | None  # an .ics file to attach, or None
 
@@ -44,7 +45,25 @@ def _links(message: Message) -> dict[str, str]:
     return {purpose: link_url(appointment, purpose) for purpose in purposes}
 
 
+def _unsubscribe_url(message: Message) -> str:
+    """The "stop reminders" link in a reminder email's footer (text messages have STOP)."""
+    if message.kind != Kind.REMINDER or message.channel != Channel.EMAIL:
+        return ""
+    return unsubscribe_url(message.recipient) if message.recipient is not None else ""
+
+
+def _account_message(message: Message) -> Rendered:
+    """An account email's text was written when it was queued (rdv.notifications.account_mail):
+    plain text only, no calendar."""
+    written = json.loads(message.payload)
+    return Rendered(
+        subject=written["subject"], text=written["text"], html="", sms="", calendar=None
+    )
+
+
 def render(message: Message) -> Rendered:
+    if message.kind in ACCOUNT_KINDS:
+        return _account_message(message)
     appointment = message.appointment
     if appointment is None:
         raise ValueError(f"{message} has no appointment")
@@ -58,6 +77,7 @@ def render(message: Message) -> Rendered:
         "practitioner": slot.practitioner,
         "site_url": settings.SITE_URL,
         "links": _links(message),
+        "unsubscribe_url": _unsubscribe_url(message),
     }
     with translation.override(message.language):
         subject = _(SUBJECTS[Kind(message.kind)])

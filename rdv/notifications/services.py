@@ -138,10 +138,21 @@ def _reminders(appointment: Appointment, now: datetime) -> list[Message]:
     return messages
 
 
-def withdraw_waiting(appointment: Appointment) -> int:
-    """Pending reminders of an appointment that was cancelled or moved are never sent."""
+def withdraw_waiting(appointment: Appointment, *, kinds: tuple[str, ...] = (Kind.REMINDER,)) -> int:
+    """Pending reminders of an appointment that was cancelled or moved are never sent (nor
+    a missed-visit notice once the patient is checked in after all)."""
     return Message.objects.filter(
         appointment=appointment,
+        kind__in=kinds,
+        status__in=[MessageStatus.PENDING, MessageStatus.SENDING],
+    ).update(status=MessageStatus.CANCELLED, lease_until=None)
+
+
+def withdraw_reminders_to(user: User) -> int:
+    """Reminders off for an account: every reminder waiting for it, whoever the patient
+    (withdraw_waiting is per appointment)."""
+    return Message.objects.filter(
+        recipient=user,
         kind=Kind.REMINDER,
         status__in=[MessageStatus.PENDING, MessageStatus.SENDING],
     ).update(status=MessageStatus.CANCELLED, lease_until=None)
@@ -162,6 +173,12 @@ def appointment_moved(appointment: Appointment, *, now: datetime) -> None:
     withdraw_waiting(appointment)
     moved = _now_messages(appointment, Kind.MOVED, str(appointment.slot_id), now)
     _save(moved + _reminders(appointment, now))
+
+
+def appointment_missed(appointment: Appointment, *, now: datetime) -> None:
+    """The clinic marked the patient absent: tell them, and how to avoid it next time."""
+    withdraw_waiting(appointment)
+    _save(_now_messages(appointment, Kind.MISSED, "", now))
 
 
 def outbox_counts() -> dict[str, int]:

@@ -21,6 +21,13 @@ def deliver_notifications() -> int:
         schedule_delivery(delay=timedelta(seconds=settings.NOTIFICATION_SWEEP_SECONDS))
 
 
+@task()
+def deliver_now() -> int:
+    """Send what is due at once: queued when an account email is written, so a sign-up
+    code does not wait for the next sweep."""
+    return deliver_due()
+
+
 def schedule_delivery(*, delay: timedelta = timedelta(0)) -> None:
     """Keep exactly one future sweep queued (safe to call at every start)."""
     queued = DBTaskResult.objects.filter(

@@ -53,6 +53,11 @@ class AppointmentStatus(models.TextChoices):
     NOSHOW = "noshow", _("No-show")
 
 
+class CancelledBy(models.TextChoices):
+    PATIENT = "patient", _("The patient")
+    CLINIC = "clinic", _("The clinic")
+
+
 # Statuses that occupy the slot: only a cancellation gives it back.
 ACTIVE_APPOINTMENT_STATUSES = ("booked", "arrived", "fulfilled", "noshow")
 
@@ -262,6 +267,8 @@ class Appointment(models.Model):
     # The patient said they will come (the "confirm" link of a reminder).
     confirmed_at = models.DateTimeField(null=True, blank=True)
     cancellation_reason = EncryptedTextField(max_length=500, blank=True)
+    # Who cancelled: the patient's side (pages, links, account deletion) or the clinic.
+    cancelled_by = models.CharField(max_length=10, choices=CancelledBy.choices, blank=True)
 
     class Meta:
         constraints = [
@@ -278,6 +285,11 @@ class Appointment(models.Model):
                 condition=Q(status="cancelled", cancelled_at__isnull=False)
                 | (~Q(status="cancelled") & Q(cancelled_at__isnull=True)),
                 name="appointment_cancelled_at_iff_cancelled",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="cancelled", cancelled_by__in=CancelledBy.values)
+                | (~Q(status="cancelled") & Q(cancelled_by="")),
+                name="appointment_cancelled_by_iff_cancelled",
             ),
         ]
         indexes = [models.Index(fields=["patient", "status"], name="appointment_patient_idx")]

@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from rdv.accounts.models import User
 from rdv.audit import services as audit
 from rdv.clinics.models import Practitioner
+from rdv.clinics.queries import StaffContext
 from rdv.core import clock
 from rdv.core.errors import (
     Conflict,
@@ -27,19 +28,26 @@ from rdv.core.errors import (
     ValidationError,
 )
 from rdv.notifications import services as notifications
+from rdv.notifications.models import Kind
 from rdv.patients.models import Patient
 from rdv.patients.queries import patient_for_user
 from rdv.scheduling.models import (
     Appointment,
     AppointmentStatus,
     AvailabilityRule,
+    CancelledBy,
     CardClaim,
     Closure,
     Slot,
     SlotStatus,
     Visibility,
 )
-from rdv.scheduling.queries import appointment_for_user, type_fits, visitor_digest
+from rdv.scheduling.queries import (
+    appointment_for_user,
+    clinic_appointment,
+    type_fits,
+    visitor_digest,
+)
 from rdv.scheduling.rules import RuleSpec, SlotSpec, expand_rules
 
 logger = logging.getLogger(__name__)
@@ -566,18 +574,20 @@ def _cancel_locked(
     *,
     notify: bool = True,
     role: str = PATIENT_ROLE,
+    by: str = CancelledBy.PATIENT,
 ) -> None:
     """Cancel a booked appointment whose row the caller has locked, and free its slot.
 
-    The one way a patient's cancellation frees a slot, whatever asked for it. Its pending
-    reminders are withdrawn; `notify`: also tell the account holder (not when the account
-    itself is being deleted).
+    The one way a cancellation frees a slot, whoever asked for it (`by`: the patient's
+    side or the clinic). Its pending reminders are withdrawn; `notify`: also tell the
+    account holder (not when the account itself is being deleted).
     """
     Appointment.objects.filter(pk=appointment.pk).update(
         status=AppointmentStatus.CANCELLED,
         cancelled_at=now,
         updated_at=now,
         cancellation_reason=reason.strip()[:500],
+        cancelled_by=by,
     )
     Slot.objects.filter(pk=appointment.slot_id, status=SlotStatus.BOOKED).update(
         status=SlotStatus.FREE
@@ -725,5 +735,111 @@ def cancel_by_link(*, appointment_id: int, slot_id: int) -> Appointment:
             raise Conflict(_("This appointment is already cancelled."), code="already_cancelled")
         _check_cutoff(appointment, now)
         _cancel_locked(appointment.patient.account, appointment, "", now, role=LINK_ROLE)
+    appointment.refresh_from_db()
+    return appointment
+
+
+# --- The clinic's side: cancelling, and recording who came --------------------------------
+
+# What staff may record once a visit is due, and from which status. A patient marked
+# absent who turns up late can still be checked in; nothing goes back to "booked".
+ATTENDANCE_FROM = {
+    AppointmentStatus.ARRIVED: (AppointmentStatus.BOOKED, AppointmentStatus.NOSHOW),
+    AppointmentStatus.FULFILLED: (AppointmentStatus.ARRIVED,),
+    AppointmentStatus.NOSHOW: (AppointmentStatus.BOOKED,),
+}
+CLINIC_REASON_MAX = 500
+
+
+def _lock_clinic_appointment(ctx: StaffContext, appointment_id: int) -> Appointment:
+    """Lock one of the clinic's appointments (another clinic's: NotFound), in the lock
+    order every change of an appointment follows: its row first."""
+    clinic_appointment(ctx, appointment_id)
+    return Appointment.objects.select_for_update().get(pk=appointment_id)
+
+
+def cancel_for_clinic(ctx: StaffContext, *, appointment_id: int, reason: str) -> Appointment:
+    """The clinic cancels a booked appointment, with a reason the patient is told.
+
+    The patients' cut-off does not bind the clinic (it may have to cancel at the last
+    minute), but a visit that is over is marked fulfilled or missed, never cancelled. The
+    slot is offered again, as after a patient's cancellation; a practitioner who cannot
+    work is recorded as a closure, which takes their free slots away.
+    """
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError(
+            _("Give the reason for the cancellation: the patient is told."),
+            field="reason",
+            code="reason_required",
+        )
+    if len(reason) > CLINIC_REASON_MAX:
+        raise ValidationError(
+            _("The reason is too long (%(max)d characters at most).") % {"max": CLINIC_REASON_MAX},
+            field="reason",
+            code="reason_too_long",
+        )
+    now = clock.now()
+    with transaction.atomic():
+        appointment = _lock_clinic_appointment(ctx, appointment_id)
+        if appointment.status != AppointmentStatus.BOOKED:
+            raise Conflict(_("Only a booked appointment can be cancelled."), code="not_changeable")
+        if appointment.slot.end <= now:
+            raise Conflict(
+                _("This visit is over: record whether the patient came instead."),
+                code="visit_over",
+            )
+        _cancel_locked(ctx.user, appointment, reason, now, role=ctx.role, by=CancelledBy.CLINIC)
+    appointment.refresh_from_db()
+    return appointment
+
+
+def record_attendance(ctx: StaffContext, *, appointment_id: int, status: str) -> Appointment:
+    """Check a patient in (arrived), mark the visit done (fulfilled) or missed (no-show).
+
+    Check-in opens on the visit's local day; "no-show" only once the visit has started.
+    A no-show tells the patient (the missed-appointment notice); checking in a patient
+    marked absent by mistake withdraws that notice if it has not gone out yet.
+    """
+    if status not in ATTENDANCE_FROM:
+        raise ValidationError(
+            _("Choose arrived, fulfilled or no-show."), field="status", code="invalid_status"
+        )
+    now = clock.now()
+    with transaction.atomic():
+        appointment = _lock_clinic_appointment(ctx, appointment_id)
+        slot = appointment.slot
+        if appointment.status not in ATTENDANCE_FROM[AppointmentStatus(status)]:
+            raise Conflict(
+                _("This appointment is %(current)s: it cannot be marked %(wanted)s.")
+                % {
+                    "current": AppointmentStatus(appointment.status).label,
+                    "wanted": AppointmentStatus(status).label,
+                },
+                code="attendance_not_allowed",
+            )
+        visit_day = slot.start.astimezone(clock.LOCAL_TZ).date()
+        if status == AppointmentStatus.ARRIVED and now < clock.local_midnight(visit_day):
+            raise Conflict(
+                _("A patient can be checked in on the day of the visit only."),
+                code="too_early",
+            )
+        if status == AppointmentStatus.NOSHOW and now < slot.start:
+            raise Conflict(
+                _("A patient can be marked absent once the visit has started."),
+                code="too_early",
+            )
+        Appointment.objects.filter(pk=appointment.pk).update(status=status, updated_at=now)
+        appointment.status = status
+        if status == AppointmentStatus.NOSHOW:
+            notifications.appointment_missed(appointment, now=now)
+        elif status == AppointmentStatus.ARRIVED:
+            notifications.withdraw_waiting(appointment, kinds=(Kind.MISSED,))
+        audit.record(
+            f"appointment.{status}",
+            actor=ctx.user,
+            role=ctx.role,
+            subject=_subject(appointment, slot),
+        )
     appointment.refresh_from_db()
     return appointment

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import authenticate
-from django.core import mail
 from django.db import connection
 from django.test import Client
 
@@ -22,7 +21,7 @@ from rdv.audit.models import AuditEntry
 from rdv.core import clock
 from rdv.core.errors import NotAuthenticated, ValidationError
 from tests.accounts.helpers import enrol, totp_code
-from tests.conftest import PASSWORD, Cast
+from tests.conftest import PASSWORD, Cast, sent_mail
 from tests.factories import UserFactory
 
 NEW_PASSWORD = "a quiet lake at dawn"
@@ -46,11 +45,11 @@ def committed(django_capture_on_commit_callbacks: Any) -> Run:
 
 def ask_for_link(run: Run, email: str) -> tuple[str, str]:
     """(uidb64, token) from the mail that asking for `email`'s reset sends."""
-    before = len(mail.outbox)
+    before = len(sent_mail())
     run(password_reset.request_password_reset, email=email)
-    assert len(mail.outbox) == before + 1
-    found = LINK.search(str(mail.outbox[-1].body))
-    assert found is not None, mail.outbox[-1].body
+    assert len(sent_mail()) == before + 1
+    found = LINK.search(str(sent_mail()[-1].body))
+    assert found is not None, sent_mail()[-1].body
     return found["uid"], found["token"]
 
 
@@ -66,10 +65,10 @@ def test_a_known_email_gets_a_link_and_an_unknown_one_gets_nothing(
 ) -> None:
     settings.SITE_URL = "https://rdvsante.example"
     assert committed(password_reset.request_password_reset, email="nobody@example.test") is None
-    assert mail.outbox == []
+    assert sent_mail() == []
     assert committed(password_reset.request_password_reset, email="  Marie@Example.TEST ") is None
-    assert [m.to for m in mail.outbox] == [["marie@example.test"]]
-    body = str(mail.outbox[0].body)
+    assert [m.to for m in sent_mail()] == [["marie@example.test"]]
+    body = str(sent_mail()[0].body)
     assert "https://rdvsante.example/compte/mot-de-passe/nouveau/" in body
     assert "60 minutes" in body
 
@@ -77,13 +76,13 @@ def test_a_known_email_gets_a_link_and_an_unknown_one_gets_nothing(
 def test_an_inactive_account_gets_no_link(cast: Cast, committed: Run) -> None:
     User.objects.filter(pk=cast.paul.pk).update(is_active=False)
     committed(password_reset.request_password_reset, email=cast.paul.email)
-    assert mail.outbox == []
+    assert sent_mail() == []
 
 
 def test_the_mail_is_in_the_accounts_language(cast: Cast, committed: Run) -> None:
     User.objects.filter(pk=cast.paul.pk).update(preferred_language="en")
     ask_for_link(committed, cast.paul.email)
-    message = mail.outbox[0]
+    message = sent_mail()[0]
     assert message.subject == "Reset your RDV Santé password"
     assert "Hello Paul," in str(message.body)
     assert "The link works once, for 60 minutes." in str(message.body)
@@ -126,7 +125,7 @@ def test_a_link_expires_after_an_hour(cast: Cast, committed: Run) -> None:
 def test_the_lifetime_comes_from_the_settings(cast: Cast, committed: Run, settings: Any) -> None:
     settings.PASSWORD_RESET_TIMEOUT = 600
     link = ask_for_link(committed, cast.marie.email)
-    assert "10 minutes" in str(mail.outbox[0].body)
+    assert "10 minutes" in str(sent_mail()[0].body)
     with clock.frozen_now(clock.now() + timedelta(minutes=11)), pytest.raises(ResetLinkInvalid):
         reset(committed, link)
 
@@ -225,9 +224,9 @@ def test_a_reset_leaves_the_lockout_of_an_account_with_a_second_factor(
 
 def test_the_account_is_told_that_its_password_changed(cast: Cast, committed: Run) -> None:
     reset(committed, ask_for_link(committed, cast.marie.email))
-    notice = mail.outbox[-1]
+    notice = sent_mail()[-1]
     assert notice.to == [cast.marie.email]
-    assert notice.subject != mail.outbox[0].subject
+    assert notice.subject != sent_mail()[0].subject
     assert "/compte/mot-de-passe/oublie/" in str(notice.body)
 
 

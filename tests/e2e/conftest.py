@@ -7,16 +7,20 @@ Content Security Policy or throws. Helpers (axe, screenshots, mail) are in suppo
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from pytest_django.live_server_helper import LiveServer
 
+from rdv.notifications.delivery import deliver_due
 from tests.e2e.support import TIMEOUT_MS, BrowserProblems, Inbox, PageFactory
 from tests.smtp import running_smtp_server
 
@@ -130,5 +134,26 @@ def page_problems(make_page: PageFactory, page: Page) -> BrowserProblems:
 
 @pytest.fixture
 def smtp_server(settings: Any) -> Iterator[Inbox]:
-    """A real SMTP server on 127.0.0.1; Django's SMTP backend sends mail to it."""
-    yield from running_smtp_server(settings)
+    """A real SMTP server on 127.0.0.1, and a worker sending the outbox to it.
+
+    The worker is a thread doing what `make run`'s worker does (deliver what is due), a
+    few times a second: pages queue mail, they never send it themselves.
+    """
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            while not stop.wait(0.2):
+                deliver_due()
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=work, name="outbox-worker", daemon=True)
+    with contextlib.ExitStack() as stack:
+        inbox = stack.enter_context(contextlib.contextmanager(running_smtp_server)(settings))
+        worker.start()
+        try:
+            yield inbox
+        finally:
+            stop.set()
+            worker.join(timeout=30)

@@ -4,7 +4,6 @@ time, text messages deferred out of quiet hours."""
 
 from __future__ import annotations
 
-import re
 import threading
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -12,9 +11,11 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from icalendar import Calendar
 
 from rdv.accounts.models import User
 from rdv.accounts.privacy import delete_account
+from rdv.accounts.services import update_preferences
 from rdv.core import clock
 from rdv.core.errors import SlotUnavailable
 from rdv.notifications import services as outbox
@@ -206,12 +207,13 @@ def test_the_confirmation_arrives_with_text_html_and_a_calendar_at_the_right_tim
     assert received["Subject"] == "Votre rendez-vous est réservé"
     types = {part.get_content_type() for part in received.walk()}
     assert {"text/plain", "text/html", "text/calendar"} <= types
-    ics = calendar_part(received)
-    start = re.search(r"^DTSTART:(\d{8}T\d{6}Z)\r?$", ics, re.MULTILINE)
-    assert start is not None
-    utc = datetime.strptime(start.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-    assert utc.astimezone(clock.LOCAL_TZ) == local(2026, 11, 30, 9, 0)
-    assert "METHOD:PUBLISH" in ics
+    calendar = Calendar.from_ical(calendar_part(received))
+    assert calendar["METHOD"] == "PUBLISH"
+    assert [timezone.tz_name for timezone in calendar.timezones] == ["America/Toronto"]
+    [event] = calendar.events
+    assert event["DTSTART"].params["TZID"] == "America/Toronto"
+    assert event.start == local(2026, 11, 30, 9, 0)
+    assert event.start.strftime("%H:%M") == "09:00"  # the wall clock in the calendar
     text = received.get_body(preferencelist=("plain",))
     assert text is not None
     assert "lundi 30 novembre 2026, 09:00" in text.get_content()
@@ -347,3 +349,38 @@ def test_deleting_the_account_stops_its_messages_and_erases_its_addresses(cast: 
     assert set(Message.objects.values_list("address", flat=True)) == {""}
     assert not Message.objects.filter(recipient=cast.marie).exists()
     assert deliver_due() == 0
+
+
+def test_turning_reminders_off_in_the_profile_withdraws_the_waiting_ones(cast: Cast) -> None:
+    slot = make_slot(cast.dr_roy, local(2026, 11, 30, 9, 0))
+    appointment = services.book_appointment(user=cast.marie, slot_id=slot.pk)
+    update_preferences(
+        user=cast.marie, language="fr", notify_by_email=True, notify_by_sms=False, reminders=False
+    )
+    assert kinds(appointment=appointment, kind=Kind.REMINDER) == [
+        (Kind.REMINDER, Channel.EMAIL, "cancelled"),
+        (Kind.REMINDER, Channel.EMAIL, "cancelled"),
+    ]
+
+
+def test_a_reminder_is_not_sent_once_its_recipient_no_longer_wants_it(
+    cast: Cast, smtp_server: Inbox
+) -> None:
+    """Checked again when it is due, whatever wrote it before the preference changed."""
+    slot = make_slot(cast.dr_roy, local(2026, 11, 30, 9, 0))
+    appointment = services.book_appointment(user=cast.marie, slot_id=slot.pk)
+    deliver_due()  # the confirmation
+    User.objects.filter(pk=cast.marie.pk).update(reminders=False)
+    with clock.frozen_now(local(2026, 11, 27, 9, 0)):
+        assert deliver_due() == 0
+    assert (Kind.REMINDER, Channel.EMAIL, "cancelled") in kinds(appointment=appointment)
+    User.objects.filter(pk=cast.marie.pk).update(
+        reminders=True, notify_by_email=False, notify_by_sms=True
+    )
+    with clock.frozen_now(local(2026, 11, 29, 9, 0)):
+        assert deliver_due() == 0
+    assert kinds(appointment=appointment, kind=Kind.REMINDER) == [
+        (Kind.REMINDER, Channel.EMAIL, "cancelled"),
+        (Kind.REMINDER, Channel.EMAIL, "cancelled"),
+    ]
+    assert len(smtp_server.messages) == 1

@@ -8,7 +8,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from rdv.core import clock
-from rdv.scheduling.models import Appointment, AppointmentStatus, Slot
+from rdv.scheduling.models import Appointment, AppointmentStatus, CancelledBy, Slot
 from tests.conftest import Cast, local, make_slot
 
 
@@ -35,11 +35,34 @@ def test_a_cancelled_appointment_does_not_block_the_slot(cast: Cast) -> None:
         updated_at=now,
         status=AppointmentStatus.CANCELLED,
         cancelled_at=now,
+        cancelled_by=CancelledBy.PATIENT,
     )
     Appointment.objects.create(
         slot=slot, patient=cast.paul_self, booked_by=cast.paul, created_at=now, updated_at=now
     )
     assert Appointment.objects.filter(slot=slot).count() == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "cancelled_by"),
+    [("cancelled", ""), ("cancelled", "robot"), ("booked", "clinic"), ("noshow", "patient")],
+)
+def test_who_cancelled_is_recorded_exactly_for_cancellations(
+    cast: Cast, status: str, cancelled_by: str
+) -> None:
+    slot = make_slot(cast.dr_roy, local(2026, 11, 25, 9, 0))
+    now = clock.now()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Appointment.objects.create(
+            slot=slot,
+            patient=cast.marie_self,
+            booked_by=cast.marie,
+            created_at=now,
+            updated_at=now,
+            status=status,
+            cancelled_at=now if status == "cancelled" else None,
+            cancelled_by=cancelled_by,
+        )
 
 
 @pytest.mark.parametrize(

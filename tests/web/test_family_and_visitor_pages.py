@@ -6,13 +6,12 @@ from datetime import date
 from typing import Any
 
 import pytest
-from django.core import mail
 from django.test import Client
 
 from rdv.accounts.models import User
 from rdv.patients.models import Patient
 from rdv.scheduling.models import Appointment, Slot, SlotStatus
-from tests.conftest import PASSWORD, Cast, local, make_slot
+from tests.conftest import PASSWORD, Cast, local, make_slot, sent_mail
 from tests.factories import PatientFactory
 from tests.web.test_pages import code_from, sign_up, signed_in
 
@@ -57,7 +56,7 @@ def test_the_hold_survives_sign_up_and_confirmation_then_books(
     assert refused.status_code == 403
     assert "Confirm your email address before booking" in refused.text
     assert not Appointment.objects.exists()
-    code = code_from(mail.outbox[0])
+    code = code_from(sent_mail()[0])
     next_url = f"/creneaux/{slot.pk}/"
     confirmed = visitor.post(f"/compte/confirmation/?next={next_url}", {"code": code})
     assert confirmed["Location"] == next_url

@@ -13,13 +13,14 @@ from typing import Any
 import pytest
 from django.core import mail
 from django.test import Client
+from icalendar import Calendar
 
 from rdv.accounts.models import Consent, User
 from rdv.accounts.registration import TERMS_VERSION
 from rdv.audit.models import AuditEntry
 from rdv.patients.models import Patient
 from rdv.scheduling.models import Appointment, AppointmentStatus, Slot, SlotStatus
-from tests.conftest import PASSWORD, Cast, local, make_slot
+from tests.conftest import PASSWORD, Cast, local, make_slot, sent_mail
 
 
 def signed_in(user: User, *, verified: bool = True) -> Client:
@@ -156,29 +157,23 @@ def booked(cast: Cast, slot: Slot) -> tuple[Client, Appointment]:
     return client, Appointment.objects.get(slot=slot)
 
 
-def unfold(ics: str) -> list[str]:
-    return ics.replace("\r\n ", "").split("\r\n")
-
-
 def test_the_calendar_file_is_valid_icalendar(cast: Cast, slot: Slot) -> None:
     client, appointment = booked(cast, slot)
     response = client.get(f"/rendez-vous/{appointment.pk}/calendrier.ics")
     assert response.status_code == 200
     assert response["Content-Type"] == "text/calendar; charset=utf-8"
     body = response.content.decode()
-    assert body.endswith("\r\n")
+    assert body.startswith("BEGIN:VCALENDAR\r\n")
+    assert body.endswith("END:VCALENDAR\r\n")
     assert all(len(line.encode()) <= 75 for line in body.split("\r\n"))
-    lines = unfold(body)
-    assert lines[0] == "BEGIN:VCALENDAR"
-    assert "DTSTART:20261125T140000Z" in lines  # 09:00 in Quebec (EST)
-    assert "DTEND:20261125T143000Z" in lines
-    assert any(line.startswith("LOCATION:GMF Laval") for line in lines)
-    assert [line for line in lines if line.startswith(("BEGIN:", "END:"))] == [
-        "BEGIN:VCALENDAR",
-        "BEGIN:VEVENT",
-        "END:VEVENT",
-        "END:VCALENDAR",
-    ]
+    calendar = Calendar.from_ical(body)
+    assert [timezone.tz_name for timezone in calendar.timezones] == ["America/Toronto"]
+    [event] = calendar.events
+    assert event["DTSTART"].params["TZID"] == "America/Toronto"
+    assert event.start == slot.start
+    assert event.start.strftime("%Y-%m-%d %H:%M") == "2026-11-25 09:00"  # Quebec wall clock
+    assert event.end == slot.end
+    assert str(event["LOCATION"]).startswith("GMF Laval")
     assert (
         signed_in(cast.paul).get(f"/rendez-vous/{appointment.pk}/calendrier.ics").status_code == 404
     )
@@ -272,9 +267,9 @@ def test_sign_up_records_consent_and_confirms_the_email_with_a_code(
     assert Patient.objects.get(account=user, relationship="self").first_name == "Nadia"
     consents = Consent.objects.filter(user=user).values_list("document", "version", "language")
     assert set(consents) == {("terms", TERMS_VERSION, "fr"), ("privacy", TERMS_VERSION, "fr")}
-    assert len(mail.outbox) == 1
-    assert mail.outbox[0].to == ["nadia@example.test"]
-    code = code_from(mail.outbox[0])
+    assert len(sent_mail()) == 1
+    assert sent_mail()[0].to == ["nadia@example.test"]
+    code = code_from(sent_mail()[0])
     wrong = "000000" if code != "000000" else "111111"
     assert client.post("/compte/confirmation/", {"code": wrong}).status_code == 422
     assert client.post("/compte/confirmation/", {"code": code}).status_code == 302
@@ -294,7 +289,7 @@ def test_five_wrong_codes_spend_the_code(
     client = Client()
     with django_capture_on_commit_callbacks(execute=True):
         sign_up(client)
-    code = code_from(mail.outbox[0])
+    code = code_from(sent_mail()[0])
     wrong = "000000" if code != "000000" else "111111"
     for _ in range(5):
         client.post("/compte/confirmation/", {"code": wrong})
@@ -324,7 +319,7 @@ def test_sign_up_refusals_write_nothing(
     assert response.status_code in (409, 422)
     assert message in response.text
     assert User.objects.count() == before
-    assert mail.outbox == []
+    assert sent_mail() == []
 
 
 def test_sign_in_returns_to_the_slot_and_sign_out_ends_the_session(cast: Cast, slot: Slot) -> None:

@@ -13,7 +13,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.core import mail
 from django.test import Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from hypothesis import HealthCheck, given, settings
@@ -23,7 +22,7 @@ from rdv.accounts.models import Passkey, User
 from rdv.audit.models import AuditEntry
 from rdv.core import clock
 from tests.accounts.helpers import SoftAuthenticator, enrol, totp_code
-from tests.conftest import PASSWORD, Cast
+from tests.conftest import PASSWORD, Cast, sent_mail
 
 NEW_PASSWORD = "a quiet lake at dawn"
 LINK = re.compile(r"https?://[^/\s]+(?P<path>/compte/mot-de-passe/nouveau/[^\s]+/)")
@@ -49,7 +48,7 @@ def ask(client: Client, email: str, capture: Any) -> Any:
 
 def link_path(capture: Any, email: str) -> str:
     ask(Client(), email, capture)
-    found = LINK.search(str(mail.outbox[-1].body))
+    found = LINK.search(str(sent_mail()[-1].body))
     assert found is not None
     return found["path"]
 
@@ -86,7 +85,7 @@ def test_known_and_unknown_emails_get_the_same_answer_and_only_one_gets_mail(
     unknown = ask(english(), "nobody@example.test", django_capture_on_commit_callbacks)
     assert (known.status_code, known["Location"]) == (302, SENT)
     assert (unknown.status_code, unknown["Location"]) == (302, SENT)
-    assert [m.to for m in mail.outbox] == [["marie@example.test"]]
+    assert [m.to for m in sent_mail()] == [["marie@example.test"]]
     sent = english().get(SENT)
     assert "If an account uses this address" in sent.text
     assert "marie@example.test" not in sent.text
@@ -96,7 +95,7 @@ def test_a_malformed_email_is_explained(cast: Cast) -> None:
     page = english().post(REQUEST, {"email": "not-an-email"})
     assert page.status_code == 422
     assert 'id="error-summary"' in page.text
-    assert mail.outbox == []
+    assert sent_mail() == []
 
 
 @pytest.mark.rate_limits
@@ -110,7 +109,7 @@ def test_asking_is_limited_per_email_and_per_address(
     per_email = ask(Client(REMOTE_ADDR="10.0.0.9"), "marie@example.test", capture)
     assert per_email.status_code == 429
     assert int(per_email["Retry-After"]) > 0
-    assert len(mail.outbox) == 3
+    assert len(sent_mail()) == 3
 
     one_address = Client(REMOTE_ADDR="10.0.1.1")
     for n in range(3):
@@ -144,7 +143,7 @@ def test_following_the_link_sets_a_new_password_and_sends_to_sign_in(
         )
     assert (done.status_code, done["Location"]) == (302, "/compte/connexion/")
     assert "Your password has been changed" in browser.get("/compte/connexion/").text
-    assert mail.outbox[-1].to == [cast.marie.email]  # "your password was changed"
+    assert sent_mail()[-1].to == [cast.marie.email]  # "your password was changed"
 
     old = english().post("/compte/connexion/", {"email": cast.marie.email, "password": PASSWORD})
     assert old.status_code == 401
