@@ -109,6 +109,7 @@ def _issue_code(user: User) -> None:
     salt = secrets.token_hex(16)
     now = clock.now()
     EmailVerificationCode.objects.filter(user=user, used_at__isnull=True).update(used_at=now)
+    account_mail.withdraw(user, kind=Kind.EMAIL_CODE)  # the old code no longer works
     expires_at = now + timedelta(minutes=CODE_MINUTES)
     EmailVerificationCode.objects.create(
         user=user, salt=salt, digest=_digest(salt, code), created_at=now, expires_at=expires_at

@@ -22,6 +22,8 @@ class MessageAdmin(admin.ModelAdmin[Message]):
     # No address, no body: the admin sees delivery, not personal data.
     list_display = ("pk", "kind", "channel", "status", "due_at", "attempts", "provider_status")
     list_filter = ("status", "channel", "kind")
+    # The counts by status beside each filter, always (not only on request).
+    show_facets = admin.ShowFacets.ALWAYS
     fields = (
         "kind",
         "channel",

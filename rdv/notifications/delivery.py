@@ -119,11 +119,15 @@ def deliver_one(pk: int) -> int:
 
 def _outdated(message: Message, now: datetime) -> bool:
     """Not worth sending any more: a reminder whose appointment was cancelled, moved or
-    has passed, or whose recipient turned reminders (or that channel) off since; an
-    account email whose code or link has expired."""
+    has passed, or whose recipient turned reminders (or that channel) off since; a
+    missed-visit notice for a patient checked in after all; an account email whose code
+    or link has expired."""
     if message.kind in ACCOUNT_KINDS:
         expires_at = json.loads(message.payload or "{}").get("expires_at")
         return expires_at is not None and datetime.fromisoformat(expires_at) <= now
+    if message.kind == Kind.MISSED:
+        # The patient was checked in after all (late) since the notice was written.
+        return message.appointment is None or message.appointment.status != AppointmentStatus.NOSHOW
     if message.kind != Kind.REMINDER:
         return False
     appointment = message.appointment
@@ -163,10 +167,12 @@ def _failed(message: Message, reason: str, now: datetime, *, permanent: bool) ->
     if gave_up:
         changes = {"status": MessageStatus.FAILED, "payload": ""}
     with transaction.atomic():
-        Message.objects.filter(pk=message.pk).update(
+        # Only while this worker still holds it: one withdrawn meanwhile stays withdrawn.
+        still_ours = Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
             attempts=attempts, lease_until=None, last_error=reason, **changes
         )
         Attempt.objects.create(message_id=message.pk, at=now, ok=False, error=reason)
+        gave_up = gave_up and still_ours == 1
         if gave_up:
             tell_clinic_of_failure(message, now=now)
     if gave_up:

@@ -34,6 +34,9 @@ class Rendered:
     html: str  # empty: text only
     sms: str
     calendar: str | None  # an .ics file to attach, or None
+    # A reminder email's "stop reminders" link: the same in its footer and its
+    # List-Unsubscribe header (a signed link differs from one second to the next).
+    unsubscribe_url: str = ""
 
 
 def _links(message: Message) -> dict[str, str]:
@@ -68,6 +71,7 @@ def render(message: Message) -> Rendered:
     if appointment is None:
         raise ValueError(f"{message} has no appointment")
     slot = appointment.slot
+    stop_url = _unsubscribe_url(message)
     context = {
         "kind": message.kind,
         "appointment": appointment,
@@ -77,7 +81,7 @@ def render(message: Message) -> Rendered:
         "practitioner": slot.practitioner,
         "site_url": settings.SITE_URL,
         "links": _links(message),
-        "unsubscribe_url": _unsubscribe_url(message),
+        "unsubscribe_url": stop_url,
     }
     with translation.override(message.language):
         subject = _(SUBJECTS[Kind(message.kind)])
@@ -90,4 +94,11 @@ def render(message: Message) -> Rendered:
             if message.kind not in (Kind.MISSED, Kind.UNDELIVERED)
             else None
         )
-    return Rendered(subject=str(subject), text=text, html=html, sms=sms, calendar=calendar)
+    return Rendered(
+        subject=str(subject),
+        text=text,
+        html=html,
+        sms=sms,
+        calendar=calendar,
+        unsubscribe_url=stop_url,
+    )

@@ -20,7 +20,6 @@ from pathlib import Path
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 
-from rdv.notifications.links import unsubscribe_url
 from rdv.notifications.models import Kind, Message
 from rdv.notifications.render import Rendered
 
@@ -48,10 +47,10 @@ def message_id(message: Message) -> str:
 def send_email(message: Message, content: Rendered) -> str:
     mail_id = message_id(message)
     headers = {"Message-ID": mail_id}
-    if message.kind == Kind.REMINDER and message.recipient is not None:
+    if content.unsubscribe_url:
         # RFC 2369/8058: mail clients offer "unsubscribe" for reminders, and the provider
         # POSTs "List-Unsubscribe=One-Click" to the link itself (rdv.web.unsubscribe_views).
-        headers["List-Unsubscribe"] = f"<{unsubscribe_url(message.recipient)}>"
+        headers["List-Unsubscribe"] = f"<{content.unsubscribe_url}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     email = EmailMultiAlternatives(
         subject=content.subject,

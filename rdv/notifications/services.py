@@ -245,7 +245,9 @@ def forget_recipient(user: User) -> None:
     Message.objects.filter(
         recipient=user, status__in=[MessageStatus.PENDING, MessageStatus.SENDING]
     ).update(status=MessageStatus.CANCELLED, lease_until=None)
-    Message.objects.filter(recipient=user).update(address="", address_index="", recipient=None)
+    Message.objects.filter(recipient=user).update(
+        address="", address_index="", payload="", recipient=None
+    )
 
 
 def tell_clinic_of_failure(message: Message, *, now: datetime) -> None:

@@ -755,7 +755,12 @@ def _lock_clinic_appointment(ctx: StaffContext, appointment_id: int) -> Appointm
     """Lock one of the clinic's appointments (another clinic's: NotFound), in the lock
     order every change of an appointment follows: its row first."""
     clinic_appointment(ctx, appointment_id)
-    return Appointment.objects.select_for_update().get(pk=appointment_id)
+    appointment = Appointment.objects.select_for_update().get(pk=appointment_id)
+    # Checked again under the lock: a patient may have moved it to another clinic's time
+    # between the first read and the lock.
+    if appointment.slot.clinic_id != ctx.clinic.pk:
+        raise NotFound(_("Appointment not found."), code="appointment_not_found")
+    return appointment
 
 
 def cancel_for_clinic(ctx: StaffContext, *, appointment_id: int, reason: str) -> Appointment:

@@ -8,6 +8,7 @@ Content Security Policy or throws. Helpers (axe, screenshots, mail) are in suppo
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -144,7 +145,11 @@ def smtp_server(settings: Any) -> Iterator[Inbox]:
     def work() -> None:
         try:
             while not stop.wait(0.2):
-                deliver_due()
+                try:
+                    deliver_due()
+                except Exception:
+                    # Like the real worker, carry on; the log says why mail is missing.
+                    logging.getLogger(__name__).exception("outbox worker: a sweep failed")
         finally:
             connection.close()
 

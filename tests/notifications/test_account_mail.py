@@ -14,7 +14,8 @@ from django.test import Client
 from django_tasks_db.models import DBTaskResult
 
 from rdv.accounts.password_reset import request_password_reset
-from rdv.accounts.registration import TERMS_VERSION, sign_up
+from rdv.accounts.privacy import delete_account
+from rdv.accounts.registration import TERMS_VERSION, resend_code, sign_up
 from rdv.core import clock
 from rdv.notifications.delivery import deliver_due
 from rdv.notifications.models import Kind, Message, MessageStatus
@@ -111,3 +112,57 @@ def test_a_reset_link_for_an_unknown_address_queues_nothing(cast: Cast) -> None:
     message = Message.objects.get()
     assert (message.kind, message.recipient_id) == (Kind.RESET_LINK, cast.marie.pk)
     assert "/compte/mot-de-passe/nouveau/" in message.payload
+
+
+def test_the_platform_admin_sees_counts_by_status_but_never_a_code(cast: Cast) -> None:
+    from django_otp.oath import totp  # noqa: PLC0415
+
+    from rdv.accounts.mfa import provision_confirmed_totp  # noqa: PLC0415
+
+    new_account()
+    request_password_reset(email=cast.marie.email)
+    cast.marc.is_staff = cast.marc.is_superuser = True
+    cast.marc.save()
+    device = provision_confirmed_totp(cast.marc)
+    client = Client(HTTP_HOST="127.0.0.1")
+    signed_in = client.post(
+        "/gestion-plateforme/login/",
+        {
+            "username": cast.marc.email,
+            "password": PASSWORD,
+            "otp_device": device.persistent_id,
+            "otp_token": f"{totp(device.bin_key):06d}",
+        },
+    )
+    assert signed_in.status_code == 302
+    listing = client.get("/gestion-plateforme/notifications/message/")
+    assert listing.status_code == 200
+    page = listing.content.decode()
+    # Two pending messages, counted beside the status filter (the admin speaks French).
+    assert re.search(r"En attente d’envoi\s*\(2\)", page), page
+    message = Message.objects.get(kind=Kind.EMAIL_CODE)
+    code = re.search(r"\b(\d{6})\b", message.payload)
+    assert code is not None
+    detail = client.get(f"/gestion-plateforme/notifications/message/{message.pk}/change/")
+    assert detail.status_code == 200
+    assert code.group(1) not in detail.content.decode()
+    assert "nadia@example.test" not in detail.content.decode()
+
+
+def test_a_new_code_withdraws_the_one_still_waiting(db: Any) -> None:
+    user = new_account()
+    resend_code(user=user)
+    first, second = Message.objects.filter(kind=Kind.EMAIL_CODE).order_by("id")
+    assert (first.status, first.payload) == (MessageStatus.CANCELLED, "")
+    assert second.status == MessageStatus.PENDING
+
+
+def test_deleting_the_account_erases_a_waiting_reset_link(cast: Cast) -> None:
+    request_password_reset(email=cast.marie.email)
+    delete_account(cast.marie, PASSWORD)
+    message = Message.objects.get(kind=Kind.RESET_LINK)
+    assert (message.status, message.payload, message.address) == (
+        MessageStatus.CANCELLED,
+        "",
+        "",
+    )

@@ -150,6 +150,60 @@ def test_check_in_opens_on_the_visit_day_then_the_visit_is_fulfilled(cast: Cast)
     assert {"appointment.arrived", "appointment.fulfilled"} <= set(actions)
 
 
+def test_check_in_opens_at_local_midnight_not_utcs(cast: Cast) -> None:
+    """At 20:00 in Quebec it is already tomorrow in UTC: tomorrow's patient still waits."""
+    tomorrow = booked(cast, day=24, hour=8)
+    with clock.frozen_now(local(2026, 11, 23, 20, 0)), pytest.raises(Conflict) as early:
+        attend(cast, tomorrow, "arrived")
+    assert early.value.code == "too_early"
+    with clock.frozen_now(local(2026, 11, 24, 0, 1)):
+        assert attend(cast, tomorrow, "arrived").status == "arrived"
+
+
+def test_a_missed_visit_notice_is_not_sent_once_the_patient_is_in(
+    cast: Cast, smtp_server: Inbox
+) -> None:
+    """Re-checked when it goes out, whatever changed the appointment since."""
+    appointment = booked(cast, day=23, hour=9)
+    with clock.frozen_now(local(2026, 11, 23, 9, 20)):
+        attend(cast, appointment, "noshow")
+        Appointment.objects.filter(pk=appointment.pk).update(status="arrived")
+        deliver_due()
+    assert messages(appointment, Kind.MISSED) == [MessageStatus.CANCELLED]
+    assert not [m for m in smtp_server.messages if "missed" in str(m["Subject"])]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite has one writer at a time")
+@pytest.mark.django_db(transaction=True)
+def test_an_appointment_moved_to_another_clinic_while_staff_act_is_not_theirs(
+    cast: Cast, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The clinic is checked again under the row lock: a patient's move to another
+    clinic's time, committed (by another connection) between the staff's first read and
+    the lock, wins."""
+    appointment = booked(cast, day=30)
+    elsewhere = make_slot(cast.montreal_doctor, local(2026, 11, 30, 11, 0))
+    real_read = services.clinic_appointment
+
+    def read_then_patient_moves(ctx: Any, appointment_id: int) -> Appointment:
+        found = real_read(ctx, appointment_id)
+        outcomes = at_once(
+            lambda: services.reschedule_appointment(
+                user=cast.marie, appointment_id=appointment_id, new_slot_id=elsewhere.pk
+            )
+        )
+        assert outcomes == ["won"], outcomes
+        return found
+
+    monkeypatch.setattr(services, "clinic_appointment", read_then_patient_moves)
+    ctx = staff_context(cast.sophie, cast.laval.pk)
+    with pytest.raises(NotFound) as lost:
+        services.cancel_for_clinic(ctx, appointment_id=appointment.pk, reason="fermeture")
+    assert lost.value.code == "appointment_not_found", lost.value.message
+    appointment.refresh_from_db()
+    assert (appointment.status, appointment.slot_id) == ("booked", elsewhere.pk)
+
+
 def test_a_no_show_sends_the_missed_appointment_notice(cast: Cast, smtp_server: Inbox) -> None:
     cast.marie.preferred_language = "fr"
     cast.marie.save()
