@@ -37,21 +37,28 @@ migrate: $(VENV)/.base-installed secrets
 demo: migrate
 	$(MANAGE) seed_demo
 
+# The day sheet (PDF) prints with DejaVu Sans: accented names need a Unicode font.
 run: messages demo
+	test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || scripts/apt_install.sh fonts-dejavu-core
 	$(MANAGE) collectstatic --noinput -v0
 	$(MANAGE) serve
 
 test: test-sqlite test-postgres
 
-# tests/e2e drive Debian's Chromium (Playwright never downloads a browser here).
+# tests/e2e drive Debian's Chromium (Playwright never downloads a browser here); the day
+# sheet tests render PDFs with poppler's pdftoppm and need the DejaVu font.
 test-sqlite: $(VENV)/.dev-installed secrets messages
 	command -v chromium >/dev/null || scripts/apt_install.sh chromium
+	command -v pdftoppm >/dev/null || scripts/apt_install.sh poppler-utils
+	test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || scripts/apt_install.sh fonts-dejavu-core
 	scripts/ensure_redis.sh
 	$(MANAGE) collectstatic --noinput -v0
 	DATABASE_URL=sqlite:///$(CURDIR)/var/test-main.sqlite3 $(PY) -m pytest $(PYTEST_ARGS)
 
 test-postgres: $(VENV)/.dev-installed secrets messages
 	command -v chromium >/dev/null || scripts/apt_install.sh chromium
+	command -v pdftoppm >/dev/null || scripts/apt_install.sh poppler-utils
+	test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || scripts/apt_install.sh fonts-dejavu-core
 	scripts/ensure_postgres.sh
 	scripts/ensure_redis.sh
 	$(MANAGE) collectstatic --noinput -v0
