@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "rdv.scheduling",
     "rdv.audit",
     "rdv.notifications",
+    "rdv.walkin",
     "rdv.web",
 ]
 
@@ -72,6 +73,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "rdv.audit.context.middleware",
     "rdv.core.middleware.staff_idle_timeout",
+    "rdv.web.portal.no_store_middleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -258,7 +260,8 @@ RATE_LIMITS = dict(
     item.split("=", 1)
     for item in env_list(
         "RATE_LIMITS",
-        "signin=10/m,token=10/m,signup=5/h,hold=30/m,book=20/m,search=120/m,password_reset=5/h",
+        "signin=10/m,token=10/m,signup=5/h,hold=30/m,book=20/m,search=120/m,password_reset=5/h,"
+        "caller_lookup=60/h",
     )
 )
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", default=True)

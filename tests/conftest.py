@@ -219,3 +219,16 @@ def sent_mail() -> list[mail.EmailMessage]:
     reset links) go through the outbox like every message, never from the request."""
     deliver_due()
     return mail.outbox
+
+
+def portal_client(user: User, language: str = "en") -> Client:
+    """A browser signed in as clinic staff with both factors (the sign-in itself, code
+    included, is tested in tests/accounts and tests/e2e)."""
+    from rdv.web.portal import SECOND_FACTOR_KEY  # noqa: PLC0415 (web views load late)
+
+    client = Client(HTTP_HOST="127.0.0.1", HTTP_ACCEPT_LANGUAGE=language)
+    client.force_login(user)
+    session = client.session
+    session[SECOND_FACTOR_KEY] = True
+    session.save()
+    return client

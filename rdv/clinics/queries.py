@@ -62,6 +62,10 @@ class StaffContext:
     clinic: Clinic
     role: str
 
+    @property
+    def role_label(self) -> str:
+        return str(Membership.Role(self.role).label)
+
 
 def staff_context(user: User, clinic_id: int) -> StaffContext:
     """The one door to a clinic's data: the user's membership of that clinic, or 404.
@@ -77,3 +81,12 @@ def staff_context(user: User, clinic_id: int) -> StaffContext:
     if membership is None:
         raise NotFound(_("Clinic not found."), code="clinic_not_found")
     return StaffContext(user=user, clinic=membership.clinic, role=membership.role)
+
+
+def memberships_of(user: User) -> list[Membership]:
+    """The active clinics a user works for, by name."""
+    return list(
+        Membership.objects.select_related("clinic")
+        .filter(user=user, clinic__is_active=True)
+        .order_by("clinic__name", "clinic_id")
+    )

@@ -6,15 +6,24 @@ here can reach another clinic's objects.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
+from django.core.cache import cache
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
 from rdv.audit import services as audit
+from rdv.clinics.models import Membership, Practitioner, PractitionerLanguage
 from rdv.clinics.queries import StaffContext
+from rdv.core import clock
+from rdv.core.errors import NotFound, PermissionDenied, ValidationError
 from rdv.patients.models import Patient
+from rdv.patients.queries import patients_with_ramq
+from rdv.patients.ramq import check_ramq_format
 from rdv.scheduling import queries
-from rdv.scheduling.models import Appointment
+from rdv.scheduling import services as scheduling
+from rdv.scheduling.models import Appointment, AppointmentStatus, AvailabilityRule
 
 
 def _viewed(
@@ -33,13 +42,34 @@ def _viewed(
     )
 
 
-def view_day(ctx: StaffContext, day: date) -> list[Appointment]:
-    """The clinic's appointments of one local day; one audit entry per patient shown."""
+def view_day(
+    ctx: StaffContext, day: date, *, practitioner_id: int | None = None
+) -> list[Appointment]:
+    """The clinic's appointments of one local day (one practitioner's, if given); one audit
+    entry per patient shown."""
     with transaction.atomic():
-        appointments = list(queries.clinic_day(ctx, day))
+        found = queries.clinic_day(ctx, day)
+        if practitioner_id is not None:
+            found = found.filter(slot__practitioner_id=practitioner_id)
+        appointments = list(found)
         for appointment in appointments:
-            _viewed(ctx, "agenda.view", appointment.patient_id, "appointment", appointment.pk)
+            if _first_sight_in_window(ctx, appointment.pk):
+                _viewed(ctx, "agenda.view", appointment.patient_id, "appointment", appointment.pk)
     return appointments
+
+
+AGENDA_AUDIT_WINDOW_SECONDS = 30 * 60
+
+
+def _first_sight_in_window(ctx: StaffContext, appointment_id: int) -> bool:
+    """Whether this staff member's agenda shows this appointment for the first time in
+    the current half-hour. The agenda refreshes itself every 20 s: logging every refresh
+    would bury each patient's "who viewed my file" under identical lines. The window is
+    counted on the project's clock; the marks live in the cache, so losing it only means
+    logging again (more, never less)."""
+    window = int(clock.now().timestamp()) // AGENDA_AUDIT_WINDOW_SECONDS
+    key = f"rdv.agenda-seen:{ctx.user.pk}:{ctx.clinic.pk}:{appointment_id}:{window}"
+    return bool(cache.add(key, 1, timeout=AGENDA_AUDIT_WINDOW_SECONDS))
 
 
 def view_appointment(ctx: StaffContext, appointment_id: int) -> Appointment:
@@ -52,5 +82,228 @@ def view_appointment(ctx: StaffContext, appointment_id: int) -> Appointment:
 def view_patient(ctx: StaffContext, patient_id: int) -> Patient:
     with transaction.atomic():
         patient = queries.clinic_patient(ctx, patient_id)
+        _viewed(ctx, "patient.view", patient.pk, "patient", patient.pk)
+    return patient
+
+
+# --- Practitioners (clinic administrators) ------------------------------------------------
+
+NAME_MAX_LENGTH = 100
+# The languages a practitioner can be listed as consulting in (ISO 639-1), each named in
+# itself: the most spoken in Quebec after French and English (Statistics Canada, 2021).
+PRACTITIONER_LANGUAGES = {
+    "fr": "Français",
+    "en": "English",
+    "ar": "العربية",
+    "es": "Español",
+    "it": "Italiano",
+    "ht": "Kreyòl ayisyen",
+    "zh": "中文",
+    "pt": "Português",
+    "vi": "Tiếng Việt",
+    "fa": "فارسی",
+    "ru": "Русский",
+    "ro": "Română",
+    "el": "Ελληνικά",
+    "tl": "Tagalog",
+}
+
+
+@dataclass(frozen=True)
+class PractitionerDetails:
+    """What a clinic administrator sees of one practitioner."""
+
+    practitioner: Practitioner
+    languages: list[str]
+    rules: list[AvailabilityRule]
+    booked_ahead: int
+
+
+@dataclass(frozen=True)
+class PractitionerChange:
+    practitioner: Practitioner
+    deactivated: bool
+    reactivated: bool
+    # Upcoming booked appointments still with them: the clinic must honour or cancel them.
+    booked_ahead: int
+
+
+def _clean_name(value: str, field: str) -> str:
+    cleaned = " ".join(value.split())
+    if not cleaned:
+        raise ValidationError(_("This field is required."), field=field, code="required")
+    if len(cleaned) > NAME_MAX_LENGTH:
+        raise ValidationError(
+            _("Ensure this value has at most 100 characters."), field=field, code="too_long"
+        )
+    return cleaned
+
+
+def _checked_languages(languages: list[str]) -> list[str]:
+    codes = list(dict.fromkeys(languages))
+    if not codes:
+        raise ValidationError(
+            _("Choose at least one language the practitioner consults in."),
+            field="languages",
+            code="languages_required",
+        )
+    if any(code not in PRACTITIONER_LANGUAGES for code in codes):
+        raise ValidationError(
+            _("Choose the languages from the list."), field="languages", code="languages"
+        )
+    return codes
+
+
+def _booked_ahead(practitioner: Practitioner) -> int:
+    return Appointment.objects.filter(
+        slot__practitioner=practitioner,
+        status=AppointmentStatus.BOOKED,
+        slot__start__gt=clock.now(),
+    ).count()
+
+
+def _practitioner_changed(ctx: StaffContext, action: str, practitioner: Practitioner) -> None:
+    audit.record(
+        action,
+        actor=ctx.user,
+        role=ctx.role,
+        subject=audit.Subject(
+            object_type="practitioner", object_id=str(practitioner.pk), clinic_id=ctx.clinic.pk
+        ),
+    )
+
+
+def practitioners_of(ctx: StaffContext) -> list[Practitioner]:
+    """The clinic's practitioners, active ones first, by name (administrators only)."""
+    scheduling.require_clinic_admin(ctx)
+    return list(
+        ctx.clinic.practitioners.prefetch_related("languages").order_by(
+            "-is_active", "last_name", "first_name", "pk"
+        )
+    )
+
+
+def practitioner_details(ctx: StaffContext, practitioner_id: int) -> PractitionerDetails:
+    """One of the clinic's practitioners with their languages and weekly times (another
+    clinic's: NotFound, whatever the role)."""
+    practitioner = scheduling.admin_practitioner(ctx, practitioner_id)
+    return PractitionerDetails(
+        practitioner=practitioner,
+        languages=sorted(practitioner.languages.values_list("code", flat=True)),
+        rules=list(
+            practitioner.availability_rules.order_by("weekday", "start_time", "valid_from", "pk")
+        ),
+        booked_ahead=_booked_ahead(practitioner),
+    )
+
+
+def add_practitioner(
+    ctx: StaffContext,
+    *,
+    first_name: str,
+    last_name: str,
+    profession: str,
+    languages: list[str],
+    accepting_new_patients: bool,
+) -> Practitioner:
+    """Add an active practitioner to the administrator's clinic, with their languages.
+
+    Everything is checked before anything is written; the practitioner, their languages
+    and the audit entry are one transaction. They have no slot until a weekly time is
+    added.
+    """
+    scheduling.require_clinic_admin(ctx)
+    first = _clean_name(first_name, "first_name")
+    last = _clean_name(last_name, "last_name")
+    if profession not in Practitioner.Profession.values:
+        raise ValidationError(
+            _("Choose a profession from the list."), field="profession", code="profession"
+        )
+    codes = _checked_languages(languages)
+    with transaction.atomic():
+        practitioner = Practitioner.objects.create(
+            clinic=ctx.clinic,
+            first_name=first,
+            last_name=last,
+            profession=profession,
+            accepting_new_patients=accepting_new_patients,
+        )
+        PractitionerLanguage.objects.bulk_create(
+            PractitionerLanguage(practitioner=practitioner, code=code) for code in codes
+        )
+        _practitioner_changed(ctx, "practitioner.add", practitioner)
+    return practitioner
+
+
+def update_practitioner(
+    ctx: StaffContext,
+    practitioner_id: int,
+    *,
+    is_active: bool,
+    accepting_new_patients: bool,
+    languages: list[str],
+) -> PractitionerChange:
+    """Activate or deactivate a practitioner, and set whether they take new patients and
+    the languages they consult in.
+
+    Deactivating withdraws their free slots (regenerated from today over the horizon, in
+    the same transaction); booked appointments stay, and their number is returned so the
+    clinic can honour or cancel them. Reactivating publishes their weekly times again.
+    """
+    with transaction.atomic():
+        practitioner = scheduling.admin_practitioner(ctx, practitioner_id, lock=True)
+        codes = _checked_languages(languages)
+        was_active = practitioner.is_active
+        practitioner.is_active = is_active
+        practitioner.accepting_new_patients = accepting_new_patients
+        practitioner.save(update_fields=["is_active", "accepting_new_patients"])
+        practitioner.languages.exclude(code__in=codes).delete()
+        known = set(practitioner.languages.values_list("code", flat=True))
+        PractitionerLanguage.objects.bulk_create(
+            PractitionerLanguage(practitioner=practitioner, code=code)
+            for code in codes
+            if code not in known
+        )
+        if was_active != is_active:
+            scheduling.regenerate_horizon(practitioner.pk)
+        _practitioner_changed(ctx, "practitioner.update", practitioner)
+        booked_ahead = _booked_ahead(practitioner)
+    return PractitionerChange(
+        practitioner=practitioner,
+        deactivated=was_active and not is_active,
+        reactivated=is_active and not was_active,
+        booked_ahead=booked_ahead,
+    )
+
+
+# --- A patient who phones the front desk --------------------------------------------------
+
+
+def find_callers(ctx: StaffContext, ramq_number: str) -> list[Patient]:
+    """The people holding this health insurance number on RDV Santé (a caller gives it over
+    the phone): found through its blind index, each find audited for that person."""
+    if ctx.role == Membership.Role.PRACTITIONER:
+        raise PermissionDenied(_("Only the front desk books for patients."), code="role")
+    number = check_ramq_format(ramq_number)
+    with transaction.atomic():
+        people = list(
+            patients_with_ramq(number)
+            .filter(archived_at__isnull=True, account__is_active=True)
+            .order_by("last_name", "first_name", "pk")
+        )
+        for person in people:
+            _viewed(ctx, "patient.lookup", person.pk, "patient", person.pk)
+    return people
+
+
+def view_caller(ctx: StaffContext, patient_id: int) -> Patient:
+    """The caller found moments ago (the portal carries them in a signed token), read
+    again for the next step; an audited view."""
+    with transaction.atomic():
+        patient = Patient.objects.filter(
+            pk=patient_id, archived_at__isnull=True, account__is_active=True
+        ).first()
+        if patient is None:
+            raise NotFound(_("Patient not found."), code="patient_not_found")
         _viewed(ctx, "patient.view", patient.pk, "patient", patient.pk)
     return patient

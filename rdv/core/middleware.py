@@ -32,6 +32,9 @@ def staff_idle_timeout(
 
     def middleware(request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
+        # A page refreshing itself (the portal's live regions) is not someone at the desk.
+        if request.headers.get("X-Live-Refresh"):
+            return get_response(request)
         if (
             user is not None
             and user.is_authenticated

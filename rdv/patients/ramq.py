@@ -94,6 +94,19 @@ def _check_birth_date(number: str, date_of_birth: date) -> None:
         )
 
 
+def check_ramq_format(number: str) -> str:
+    """The normalised number if it has a health insurance number's shape (to look a person
+    up by it); ValidationError on `ramq_number` otherwise."""
+    normalised = normalise_ramq(number)
+    if not _FORMAT.match(normalised):
+        raise ValidationError(
+            _("A health insurance number is 4 letters followed by 8 digits."),
+            field="ramq_number",
+            code="ramq_format",
+        )
+    return normalised
+
+
 def validate_ramq(
     number: str, *, last_name_at_birth: str, first_name: str, date_of_birth: date
 ) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.db import connection
@@ -20,6 +20,7 @@ from rdv.core.geo import Place
 from rdv.patients.models import Patient
 from rdv.scheduling.models import (
     Appointment,
+    AppointmentStatus,
     AppointmentType,
     Slot,
     SlotStatus,
@@ -320,3 +321,49 @@ def hold_seconds_left(slot: Slot, *, user: User | None, visitor_token: str | Non
     if not mine:
         return 0
     return max(0, int((slot.hold_expires_at - clock.now()).total_seconds()))
+
+
+def attendance_at_clinic(ctx: StaffContext, patient_id: int) -> dict[str, Any]:
+    """A patient's past visits at this clinic: how many were seen, how many missed, and
+    the dates of the latest absences (the front desk's "no-show history")."""
+    past = clinic_appointments(ctx).filter(patient_id=patient_id, slot__start__lt=clock.now())
+    seen = past.filter(status__in=[AppointmentStatus.ARRIVED, AppointmentStatus.FULFILLED])
+    missed = past.filter(status=AppointmentStatus.NOSHOW).order_by("-slot__start")
+    return {
+        "seen": seen.count(),
+        "missed": missed.count(),
+        "latest_missed": [a.slot.start for a in missed[:5]],
+    }
+
+
+def clinic_free_slots_for(
+    ctx: StaffContext,
+    patient: Patient,
+    *,
+    first_day: date,
+    days: int,
+    practitioner_id: int | None = None,
+    limit: int = 200,
+) -> list[Slot]:
+    """The clinic's free, unheld future times this patient may take, over `days` local
+    days: public ones, and those reserved for their family doctor's patients."""
+    now = clock.now()
+    start, end = clock.local_day_bounds(first_day, first_day + timedelta(days=days - 1))
+    found = (
+        Slot.objects.filter(
+            clinic=ctx.clinic,
+            status=SlotStatus.FREE,
+            start__gt=max(start, now),
+            start__lt=end,
+            practitioner__is_active=True,
+        )
+        .filter(Q(hold_expires_at__isnull=True) | Q(hold_expires_at__lte=now))
+        .filter(Q(visibility=Visibility.PUBLIC) | Q(practitioner_id=patient.family_doctor_id))
+        .select_related("practitioner")
+        .order_by("start", "pk")
+    )
+    if practitioner_id is not None:
+        found = found.filter(practitioner_id=practitioner_id)
+    return [
+        s for s in found[:limit] if type_fits(patient.date_of_birth, s.appointment_type, s.start)
+    ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from rdv.accounts.models import User
 from rdv.audit import services as audit
-from rdv.clinics.models import Practitioner
+from rdv.clinics.models import Membership, Practitioner
 from rdv.clinics.queries import StaffContext
 from rdv.core import clock
 from rdv.core.errors import (
@@ -30,10 +30,11 @@ from rdv.core.errors import (
 from rdv.notifications import services as notifications
 from rdv.notifications.models import Kind
 from rdv.patients.models import Patient
-from rdv.patients.queries import patient_for_user
+from rdv.patients.queries import FAMILY_DOCTOR_PROFESSIONS, patient_for_user
 from rdv.scheduling.models import (
     Appointment,
     AppointmentStatus,
+    AppointmentType,
     AvailabilityRule,
     CancelledBy,
     CardClaim,
@@ -412,8 +413,17 @@ def book_appointment(
     return appointment
 
 
-def _take(user: User, patient: Patient, slot: Slot, reason: str, now: datetime) -> Appointment:
-    """Inside the caller's transaction: win the slot by compare-and-set, or raise."""
+def _take(
+    user: User,
+    patient: Patient,
+    slot: Slot,
+    reason: str,
+    now: datetime,
+    *,
+    role: str = PATIENT_ROLE,
+) -> Appointment:
+    """Inside the caller's transaction: win the slot by compare-and-set, or raise. `user`
+    books (the account holder, or clinic staff in `role`)."""
     won = (
         Slot.objects.filter(pk=slot.pk)
         .filter(_takeable_by(user, now), _visible_to(patient))
@@ -431,9 +441,7 @@ def _take(user: User, patient: Patient, slot: Slot, reason: str, now: datetime) 
     )
     _claim_card(appointment, patient, slot, now)
     notifications.appointment_booked(appointment, now=now)
-    audit.record(
-        "appointment.book", actor=user, role=PATIENT_ROLE, subject=_subject(appointment, slot)
-    )
+    audit.record("appointment.book", actor=user, role=role, subject=_subject(appointment, slot))
     return appointment
 
 
@@ -848,3 +856,270 @@ def record_attendance(ctx: StaffContext, *, appointment_id: int, status: str) ->
         )
     appointment.refresh_from_db()
     return appointment
+
+
+# --- The clinic's weekly templates (clinic administrators) -------------------------------
+
+SLOT_MINUTES_MIN = 5
+SLOT_MINUTES_MAX = 480
+
+
+def require_clinic_admin(ctx: StaffContext) -> None:
+    """Practitioners and their schedules are the clinic administrators' to change."""
+    if ctx.role != Membership.Role.CLINIC_ADMIN:
+        raise PermissionDenied(
+            _("Only the clinic's administrators can manage practitioners and their schedules."),
+            code="role",
+        )
+
+
+def admin_practitioner(
+    ctx: StaffContext, practitioner_id: int, *, lock: bool = False
+) -> Practitioner:
+    """One of the clinic's practitioners, for its administrator.
+
+    Another clinic's practitioner is NotFound, exactly like a missing one, and the role is
+    checked only after the lookup: a receptionist learns nothing about other clinics either.
+    """
+    found = Practitioner.objects.filter(pk=practitioner_id, clinic=ctx.clinic)
+    if lock:
+        found = found.select_for_update()
+    practitioner = found.first()
+    if practitioner is None:
+        raise NotFound(_("Practitioner not found."), code="practitioner_not_found")
+    require_clinic_admin(ctx)
+    return practitioner
+
+
+def regenerate_horizon(practitioner_id: int) -> GenerationResult:
+    """Make the practitioner's free slots match their rules from today over the horizon."""
+    first = clock.local_today()
+    last = first + timedelta(days=settings.SLOT_HORIZON_DAYS - 1)
+    return generate_slots(practitioner_id=practitioner_id, first_day=first, last_day=last)
+
+
+@dataclass(frozen=True)
+class WeeklyTime:
+    weekday: int
+    start_time: time
+    end_time: time
+    slot_minutes: int
+    appointment_type: str
+    visibility: str
+    valid_from: date
+    valid_until: date | None
+
+
+def _minutes(moment: time) -> int:
+    return moment.hour * 60 + moment.minute
+
+
+def _check_weekly_time(practitioner: Practitioner, wanted: WeeklyTime) -> None:
+    """Readable refusals for what the rule's check constraints would refuse, and more."""
+    if not 0 <= wanted.weekday <= 6:
+        raise ValidationError(_("Choose a day of the week."), field="weekday", code="weekday")
+    if wanted.end_time <= wanted.start_time:
+        raise ValidationError(
+            _("The end must be after the start."), field="end_time", code="ends_before_start"
+        )
+    if not SLOT_MINUTES_MIN <= wanted.slot_minutes <= SLOT_MINUTES_MAX:
+        raise ValidationError(
+            _("An appointment lasts between %(min)d and %(max)d minutes.")
+            % {"min": SLOT_MINUTES_MIN, "max": SLOT_MINUTES_MAX},
+            field="slot_minutes",
+            code="slot_minutes",
+        )
+    if _minutes(wanted.end_time) - _minutes(wanted.start_time) < wanted.slot_minutes:
+        raise ValidationError(
+            _("This period is shorter than one appointment."),
+            field="slot_minutes",
+            code="period_too_short",
+        )
+    if wanted.appointment_type not in AppointmentType.values:
+        raise ValidationError(
+            _("Choose a type of appointment from the list."),
+            field="appointment_type",
+            code="appointment_type",
+        )
+    if wanted.visibility not in Visibility.values:
+        raise ValidationError(
+            _("Choose who may book these times."), field="visibility", code="visibility"
+        )
+    if (
+        wanted.visibility == Visibility.REGISTERED
+        and practitioner.profession not in FAMILY_DOCTOR_PROFESSIONS
+    ):
+        raise ValidationError(
+            _("Only family doctors and nurse practitioners have registered patients."),
+            field="visibility",
+            code="no_registered_patients",
+        )
+    if wanted.valid_until is not None and wanted.valid_until < wanted.valid_from:
+        raise ValidationError(
+            _("The last day cannot be before the first day."),
+            field="valid_until",
+            code="validity_order",
+        )
+    if wanted.valid_until is not None and wanted.valid_until < clock.local_today():
+        raise ValidationError(
+            _("The last day has already passed."), field="valid_until", code="validity_past"
+        )
+
+
+def _check_no_overlap(practitioner: Practitioner, wanted: WeeklyTime) -> None:
+    """Two weekly times of one practitioner must not overlap: slot generation would
+    silently drop the later slots, which nobody would understand."""
+    same_day = AvailabilityRule.objects.filter(
+        practitioner=practitioner,
+        weekday=wanted.weekday,
+        start_time__lt=wanted.end_time,
+        end_time__gt=wanted.start_time,
+    ).filter(Q(valid_until__isnull=True) | Q(valid_until__gte=wanted.valid_from))
+    if wanted.valid_until is not None:
+        same_day = same_day.filter(valid_from__lte=wanted.valid_until)
+    other = same_day.order_by("start_time").first()
+    if other is not None:
+        raise Conflict(
+            _("This overlaps another weekly time of this practitioner (%(start)s–%(end)s).")
+            % {
+                "start": other.start_time.strftime("%H:%M"),
+                "end": other.end_time.strftime("%H:%M"),
+            },
+            code="rule_overlap",
+        )
+
+
+def _rule_subject(ctx: StaffContext, rule_id: int) -> audit.Subject:
+    return audit.Subject(
+        object_type="availability_rule", object_id=str(rule_id), clinic_id=ctx.clinic.pk
+    )
+
+
+def add_weekly_rule(
+    ctx: StaffContext,
+    practitioner_id: int,
+    *,
+    weekday: int,
+    start_time: time,
+    end_time: time,
+    slot_minutes: int,
+    appointment_type: str,
+    visibility: str,
+    valid_from: date,
+    valid_until: date | None,
+) -> AvailabilityRule:
+    """Add a weekly time to one of the clinic's practitioners and publish its slots.
+
+    The rule is checked first (readable errors, 422; an overlap with another of their
+    weekly times, 409), then saved and the practitioner's slots regenerated from today over
+    SLOT_HORIZON_DAYS, all in one transaction with the audit entry: a refusal or a failure
+    leaves nothing behind. The practitioner row is locked, so two administrators adding
+    times at once cannot both pass the overlap check.
+    """
+    wanted = WeeklyTime(
+        weekday=weekday,
+        start_time=start_time,
+        end_time=end_time,
+        slot_minutes=slot_minutes,
+        appointment_type=appointment_type,
+        visibility=visibility,
+        valid_from=valid_from,
+        valid_until=valid_until,
+    )
+    with transaction.atomic():
+        practitioner = admin_practitioner(ctx, practitioner_id, lock=True)
+        _check_weekly_time(practitioner, wanted)
+        _check_no_overlap(practitioner, wanted)
+        rule = AvailabilityRule.objects.create(
+            practitioner=practitioner,
+            weekday=weekday,
+            start_time=start_time,
+            end_time=end_time,
+            slot_minutes=slot_minutes,
+            appointment_type=appointment_type,
+            visibility=visibility,
+            valid_from=valid_from,
+            valid_until=valid_until,
+        )
+        regenerate_horizon(practitioner.pk)
+        audit.record(
+            "availability_rule.add",
+            actor=ctx.user,
+            role=ctx.role,
+            subject=_rule_subject(ctx, rule.pk),
+        )
+    return rule
+
+
+def remove_weekly_rule(ctx: StaffContext, practitioner_id: int, rule_id: int) -> int:
+    """Remove one of a practitioner's weekly times; return how many upcoming booked
+    appointments at its times are kept.
+
+    Its free slots are withdrawn (regenerated from today over the horizon, in the same
+    transaction); booked slots stay, with their appointments, for the clinic to honour or
+    cancel with a reason.
+    """
+    now = clock.now()
+    not_found = NotFound(_("Weekly time not found."), code="rule_not_found")
+    with transaction.atomic():
+        # Another clinic's weekly time is not found, whatever the role (as in admin_practitioner).
+        theirs = AvailabilityRule.objects.filter(
+            pk=rule_id, practitioner_id=practitioner_id, practitioner__clinic=ctx.clinic
+        )
+        if not theirs.exists():
+            raise not_found
+        practitioner = admin_practitioner(ctx, practitioner_id, lock=True)
+        rule = theirs.first()  # read again under the lock: it may have just been removed
+        if rule is None:
+            raise not_found
+        kept = Slot.objects.filter(rule=rule, status=SlotStatus.BOOKED, start__gt=now).count()
+        rule.delete()
+        regenerate_horizon(practitioner.pk)
+        audit.record(
+            "availability_rule.remove",
+            actor=ctx.user,
+            role=ctx.role,
+            subject=_rule_subject(ctx, rule_id),
+        )
+    return kept
+
+
+# --- The front desk books for a patient who phones ----------------------------------------
+
+
+def book_for_caller(
+    ctx: StaffContext, *, patient_id: int, slot_id: int, reason: str = ""
+) -> Appointment:
+    """Book one of the clinic's free times for a patient who phoned (found by their health
+    insurance number), exactly as they would online: the same compare-and-set, the same
+    one-upcoming-per-card rule, the same confirmation to their account; only the booker
+    (this staff member) differs. A time reserved for another doctor's registered patients
+    stays theirs."""
+    if ctx.role not in (Membership.Role.CLINIC_ADMIN, Membership.Role.RECEPTIONIST):
+        raise PermissionDenied(_("Only the front desk books for patients."), code="role")
+    patient = (
+        Patient.objects.select_related("account")
+        .filter(pk=patient_id, archived_at__isnull=True, account__is_active=True)
+        .first()
+    )
+    slot = (
+        Slot.objects.select_related("clinic", "practitioner")
+        .filter(pk=slot_id, clinic=ctx.clinic, practitioner__is_active=True)
+        .exclude(status=SlotStatus.WITHDRAWN)
+        .first()
+    )
+    if patient is None or slot is None:
+        raise NotFound(_("Slot not found."), code="slot_not_found")
+    if not _may_see(patient, slot):
+        raise Conflict(
+            _("This time is reserved for the practitioner's registered patients."),
+            code="slot_reserved",
+        )
+    _check_patient_fits(patient, slot)
+    now = clock.now()
+    try:
+        with transaction.atomic():
+            _lock_booker(patient.account)
+            return _take(ctx.user, patient, slot, reason, now, role=ctx.role)
+    except IntegrityError as exc:
+        raise SlotUnavailable() from exc

@@ -21,10 +21,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 from rdv.accounts import registration
 from rdv.accounts import services as accounts
 from rdv.accounts.models import User
+from rdv.accounts.queries import has_second_factor
 from rdv.api.limits import enforce
 from rdv.core.errors import DomainError
 from rdv.web.errors import handles_domain_errors, posted, signed_in
 from rdv.web.forms import CodeForm, SignInForm, SignUpForm
+from rdv.web.portal import mark_second_factor
 
 BACKEND = "django.contrib.auth.backends.ModelBackend"
 
@@ -68,6 +70,8 @@ def sign_in(request: HttpRequest) -> HttpResponse:
             form.add_error(None, str(exc.message))
         else:
             login(request, user, backend=BACKEND)
+            if has_second_factor(user):  # sign_in checked its code
+                mark_second_factor(request)
             translation.activate(user.preferred_language)
             return remember_language(redirect(safe_next_url(request)), user.preferred_language)
     status = 401 if form.errors and request.method == "POST" else 200

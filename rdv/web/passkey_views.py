@@ -36,6 +36,7 @@ from rdv.web.password_forms import (
     RegistrationFinishForm,
     SignInFinishForm,
 )
+from rdv.web.portal import mark_second_factor
 
 JsonView = Callable[..., JsonResponse]
 
@@ -161,6 +162,7 @@ def sign_in_finish(request: HttpRequest) -> JsonResponse:
         credential=form.cleaned_data["credential"],
     )
     login(request, user, backend=BACKEND)
+    mark_second_factor(request)  # a passkey is something held and unlocked: two factors
     translation.activate(user.preferred_language)
     response = JsonResponse({"redirect": safe_next_url(request)})
     remember_language(response, user.preferred_language)

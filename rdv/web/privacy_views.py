@@ -48,6 +48,11 @@ ACTION_LABELS: dict[str, Promise] = {
     "appointment.cancel": _("Cancelled an appointment"),
     "appointment.move": _("Moved an appointment"),
     "patient.health_card": _("Recorded the health insurance card"),
+    "agenda.export": _("Included an appointment in a printed or downloaded agenda"),
+    "appointment.arrived": _("Recorded the arrival at the clinic"),
+    "appointment.fulfilled": _("Recorded the visit as done"),
+    "appointment.noshow": _("Recorded an absence"),
+    "patient.lookup": _("Found the file by the health insurance number (a phone call)"),
 }
 ROLE_LABELS: dict[str, Promise | str] = {
     **dict(Membership.Role.choices),

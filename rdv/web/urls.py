@@ -29,4 +29,5 @@ urlpatterns = [
     path("", include("rdv.web.urls_profile")),
     path("", include("rdv.web.urls_password")),
     path("", include("rdv.web.urls_privacy")),
+    path("", include("rdv.web.urls_portal")),
 ]

@@ -204,3 +204,22 @@ def screenshot(page: Page, name: str) -> Path:
 from tests.smtp import Inbox, first_link  # noqa: E402
 
 __all__ = ["Inbox", "first_link"]
+
+
+def staff_sign_in(page: Page, user: Any) -> None:
+    """Sign a clinic staff member in through the page, with both factors (an authenticator
+    is provisioned for them, its code computed at the project's frozen time)."""
+    from django_otp.oath import hotp  # noqa: PLC0415
+
+    from rdv.accounts.mfa import provision_confirmed_totp  # noqa: PLC0415
+    from rdv.core import clock  # noqa: PLC0415
+    from tests.conftest import PASSWORD  # noqa: PLC0415
+
+    device = provision_confirmed_totp(user)
+    step = (int(clock.now().timestamp()) - device.t0) // device.step
+    page.goto("/compte/connexion/")
+    page.locator("#id_email").fill(user.email)
+    page.locator("#id_password").fill(PASSWORD)
+    page.locator("#id_otp").fill(f"{hotp(device.bin_key, step, digits=device.digits):06d}")
+    page.locator("main form button[type=submit]").first.click()
+    page.wait_for_url(lambda url: "/connexion/" not in url)

@@ -1,5 +1,6 @@
-"""Every patient page, in both languages: no serious or critical accessibility violation,
-no sideways scrolling at 375 px, and under 100 KB transferred (fonts excluded).
+"""Every patient and clinic-portal page, in both languages: no serious or critical
+accessibility violation, no sideways scrolling at 375 px, and under 100 KB transferred
+(fonts excluded).
 
 The list below is the patient site; a page added to rdv/web must be added here (the last
 test compares it with the URL configuration, so a forgotten page fails).
@@ -7,18 +8,22 @@ test compares it with the URL configuration, so a forgotten page fails).
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, time, timedelta
 from typing import Any
 
 import pytest
 from django.urls import URLPattern, URLResolver
 from playwright.sync_api import Page
 
+from rdv.clinics.queries import staff_context
 from rdv.notifications.links import make_token, make_unsubscribe_token
+from rdv.patients.ramq import expected_letters
+from rdv.patients.services import set_health_card
 from rdv.scheduling import services
 from rdv.scheduling.models import Slot
+from rdv.walkin import services as walkin
 from tests.conftest import PASSWORD, local, make_slot
-from tests.e2e.support import PageFactory, assert_accessible
+from tests.e2e.support import PageFactory, assert_accessible, staff_sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -58,8 +63,39 @@ SIGNED_IN_PAGES = [
     ("access_log", "/compte/acces-a-mon-dossier/"),
     ("my_data", "/compte/mes-donnees/"),
 ]
+# The clinic portal, signed in as Laval's administrator (every role's pages are among
+# them); {clinic} and {appointment} are filled in below.
+STAFF_PAGES = [
+    ("portal_clinics", "/clinique/"),  # one clinic: straight on to its agenda
+    ("portal_agenda", "/clinique/{clinic}/agenda/?date=2026-11-25"),
+    ("portal_agenda", "/clinique/{clinic}/agenda/?date=2026-11-26"),  # an empty day
+    ("portal_walkins", "/clinique/{clinic}/sans-rendez-vous/"),  # today's waves and queue
+    ("portal_walkins", "/clinique/{clinic}/sans-rendez-vous/?date=2026-11-26"),  # no wave
+    ("portal_wave", "/clinique/{clinic}/sans-rendez-vous/{wave}/"),
+    ("portal_appointment", "/clinique/{clinic}/rendez-vous/{appointment}/"),
+    ("portal_exports", "/clinique/{clinic}/exports/"),
+    ("portal_practitioners", "/clinique/{clinic}/praticiens/"),
+    ("portal_practitioner", "/clinique/{clinic}/praticiens/{practitioner}/"),
+    ("portal_phone", "/clinique/{clinic}/telephone/"),
+    # Its other states (an error, the people found) and the caller's free times follow a
+    # POST: the test walks them through the form, below.
+    ("portal_phone_slots", "/clinique/{clinic}/telephone/creneaux/"),
+]
 # Pages that are not pages: downloads, form targets, redirects, one-time links.
 NOT_PAGES = {
+    "portal_attendance",
+    "portal_phone_book",
+    "portal_phone_choose",
+    "portal_waves_open",
+    "portal_walkin_add",
+    "portal_wave_call_next",
+    "portal_walkin_status",
+    "portal_cancel",
+    "portal_day_sheet",
+    "portal_export_csv",
+    "portal_export_ics",
+    "portal_rule_add",
+    "portal_rule_remove",
     "hold",
     "book",
     "appointment_ics",
@@ -79,6 +115,16 @@ NOT_PAGES = {
 }
 
 
+def walk_in_wave(cast: Any) -> int:
+    """Today's 08:00 walk-in wave at Laval, with one person waiting."""
+    ctx = staff_context(cast.marc, cast.laval.pk)
+    wave = walkin.open_waves(
+        ctx, day=date(2026, 11, 23), first_start=time(8), last_start=time(8, 30), capacity=2
+    )[0]
+    walkin.add_walk_in(ctx, wave.pk, first_name="Ana", last_name="Tremblay", phone="4505550123")
+    return wave.pk
+
+
 @pytest.fixture
 def marie_booked(cast: Any) -> dict[str, int]:
     first = make_slot(cast.dr_roy, local(2026, 11, 25, 9, 0))
@@ -94,6 +140,9 @@ def marie_booked(cast: Any) -> dict[str, int]:
         "dependant": cast.lea.pk,
         "link": make_token(appointment, "cancel"),
         "unsubscribe": make_unsubscribe_token(cast.marie),
+        "clinic": cast.laval.pk,
+        "wave": walk_in_wave(cast),
+        "practitioner": cast.dr_roy.pk,
     }
 
 
@@ -155,6 +204,28 @@ def test_every_signed_in_page_passes(
         audit(page, template.format(**marie_booked))
 
 
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_every_portal_page_passes(
+    make_page: PageFactory, marie_booked: dict[str, int], language: str, cast: Any
+) -> None:
+    marie = cast.marie_self
+    letters = expected_letters(last_name_at_birth=marie.last_name, first_name=marie.first_name)
+    number = f"{letters}{marie.date_of_birth:%y%m%d}11"
+    set_health_card(patient=marie, ramq_number=number, card_sequence_number="01")
+    page = make_page(locale=f"{language}-CA")
+    staff_sign_in(page, cast.marc)
+    page.goto(f"/clinique/{cast.laval.pk}/telephone/")
+    for typed in ("12", number):  # the error summary, then the person found
+        page.locator("#id_ramq_number").fill(typed)
+        page.locator("main form button[type=submit]").first.click()
+        page.wait_for_load_state("load")
+        assert_accessible(page)
+    page.locator("form[action$='/telephone/choisir/'] button").first.click()
+    page.wait_for_url(lambda url: "/telephone/creneaux/" in url)
+    for _name, template in STAFF_PAGES:
+        audit(page, template.format(**marie_booked))
+
+
 def test_a_missing_page_is_a_readable_404(make_page: PageFactory, db: Any) -> None:
     page = make_page(locale="fr-CA")
     response = page.goto("/creneaux/999999/")
@@ -179,7 +250,7 @@ def _names(patterns: list[Any]) -> set[str]:
 def test_the_lists_above_cover_every_patient_page() -> None:
     from rdv.web import urls  # noqa: PLC0415 (only this test needs the web URL list)
 
-    audited = {name for name, _ in VISITOR_PAGES + SIGNED_IN_PAGES}
+    audited = {name for name, _ in VISITOR_PAGES + SIGNED_IN_PAGES + STAFF_PAGES}
     missing = _names(list(urls.urlpatterns)) - audited - NOT_PAGES
     assert not missing, f"patient pages missing from the audit: {sorted(missing)}"
 

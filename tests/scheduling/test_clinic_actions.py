@@ -18,6 +18,7 @@ from rdv.notifications.delivery import deliver_due
 from rdv.notifications.models import Kind, Message, MessageStatus
 from rdv.scheduling import services
 from rdv.scheduling.models import Appointment, Slot, SlotStatus
+from rdv.scheduling.queries import clinic_appointment
 from tests.conftest import Api, Cast, local, make_slot
 from tests.smtp import Inbox, running_smtp_server
 
@@ -183,7 +184,7 @@ def test_an_appointment_moved_to_another_clinic_while_staff_act_is_not_theirs(
     the lock, wins."""
     appointment = booked(cast, day=30)
     elsewhere = make_slot(cast.montreal_doctor, local(2026, 11, 30, 11, 0))
-    real_read = services.clinic_appointment
+    real_read = clinic_appointment
 
     def read_then_patient_moves(ctx: Any, appointment_id: int) -> Appointment:
         found = real_read(ctx, appointment_id)

@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import date, time
 from typing import Any
 
 import pytest
+from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from rdv.api.api import api
+from rdv.clinics.queries import staff_context
 from rdv.scheduling import services
 from rdv.scheduling.models import Appointment
-from tests.conftest import Api, Cast, local, make_slot
+from rdv.walkin import services as walkin
+from rdv.walkin.models import WalkIn
+from tests.conftest import Api, Cast, local, make_slot, portal_client
+from tests.factories import RuleFactory
 
 STAFF_API = "/api/v1/clinics/{clinic_id}"
 # Django routes that are not staff routes, by the start of their path: the API (walked
@@ -62,6 +68,15 @@ def django_routes(resolver: URLResolver | None = None, prefix: str = "") -> Iter
             yield route
 
 
+def a_walk_in(user: Any, clinic_id: int, first_name: str) -> WalkIn:
+    """A walk-in in a wave of the clinic on 2026-11-25 at 09:00 (opened by this staff member)."""
+    ctx = staff_context(user, clinic_id)
+    (wave,) = walkin.open_waves(
+        ctx, day=date(2026, 11, 25), first_start=time(9), last_start=time(9), capacity=4
+    )
+    return walkin.add_walk_in(ctx, wave.pk, first_name=first_name, last_name="Walk-in")
+
+
 @pytest.fixture
 def two_clinics(cast: Cast) -> dict[str, Any]:
     """Each clinic has a booked appointment; B's has data that must never leak to A."""
@@ -71,6 +86,8 @@ def two_clinics(cast: Cast) -> dict[str, Any]:
     b_appointment = services.book_appointment(
         user=cast.paul, slot_id=b_slot.pk, reason="secret-of-b"
     )
+    a_walker = a_walk_in(cast.sophie, cast.laval.pk, "Marie")
+    b_walker = a_walk_in(cast.karim, cast.montreal.pk, "Paul")
     return {
         "a": {
             "clinic_id": cast.laval.pk,
@@ -78,6 +95,9 @@ def two_clinics(cast: Cast) -> dict[str, Any]:
             "patient_id": cast.marie_self.pk,
             "practitioner_id": cast.dr_roy.pk,
             "slot_id": a_slot.pk,
+            "wave_id": a_walker.wave_id,
+            "walk_in_id": a_walker.pk,
+            "rule_id": RuleFactory.create(practitioner=cast.dr_roy).pk,
             "date": "2026-11-25",
         },
         "b": {
@@ -86,6 +106,9 @@ def two_clinics(cast: Cast) -> dict[str, Any]:
             "patient_id": cast.paul_self.pk,
             "practitioner_id": cast.montreal_doctor.pk,
             "slot_id": b_slot.pk,
+            "wave_id": b_walker.wave_id,
+            "walk_in_id": b_walker.pk,
+            "rule_id": RuleFactory.create(practitioner=cast.montreal_doctor).pk,
             "date": "2026-11-25",
         },
         "b_secrets": ["secret-of-b", cast.montreal.name, "Paul", cast.montreal_doctor.last_name],
@@ -152,8 +175,94 @@ def test_patients_cannot_use_staff_routes(cast: Cast, two_clinics: dict[str, Any
         assert request(marie, path, method, operation, two_clinics["a"]).status_code == 404
 
 
+PORTAL = "clinique/<int:clinic_id>/"
+# The search page, and the portal's clinic picker (it lists the user's own memberships).
+NOT_STAFF_PAGES = ("", "clinique/")
+# What a portal form posts, whatever the page (each view reads only its own fields).
+PORTAL_POST = {
+    "status": "arrived",
+    "reason": "Le médecin est absent",
+    # Walk-ins: open waves, add a person, mark one called.
+    "date": "2026-11-25",
+    "first_start": "10:00",
+    "last_start": "10:00",
+    "minutes": "30",
+    "capacity": "4",
+    "first_name": "Ana",
+    "last_name": "Walk-in",
+    "walk_in_status": "called",
+    # Weekly times: Wednesdays 13:00-15:00 (the fixture's rule is another day).
+    "weekday": "2",
+    "start_time": "13:00",
+    "end_time": "15:00",
+    "slot_minutes": "30",
+    "appointment_type": "periodic",
+    "visibility": "public",
+    "valid_from": "2026-11-23",
+}
+
+
+def portal_routes() -> list[str]:
+    return [r for r in django_routes() if r.startswith(PORTAL)]
+
+
+def portal_request(client: Client, route: str, ids: dict[str, Any]) -> Any:
+    names = re.findall(r"<int:(\w+)>", route)
+    unknown = [n for n in names if n not in ids]
+    assert not unknown, f"{route}: teach the isolation walk what {unknown} are"
+    path = "/" + re.sub(r"<int:(\w+)>", lambda m: str(ids[m.group(1)]), route)
+    response = client.get(path, {"date": ids["date"]})
+    if response.status_code == 405:
+        response = client.post(path, PORTAL_POST)
+    return response
+
+
+def test_the_portal_walk_finds_the_portal_pages() -> None:
+    assert len(portal_routes()) >= 4
+
+
+@pytest.mark.parametrize("who", ["sophie", "marc"], ids=["receptionist", "clinic_admin"])
+def test_staff_of_a_get_404_and_nothing_of_b_on_every_portal_page(
+    cast: Cast, two_clinics: dict[str, Any], who: str
+) -> None:
+    client = portal_client(getattr(cast, who))
+    a, b = two_clinics["a"], two_clinics["b"]
+    for route in portal_routes():
+        for ids in (b, {**b, "clinic_id": a["clinic_id"]}):
+            if ids["clinic_id"] == a["clinic_id"] and "<" not in route.removeprefix(PORTAL):
+                continue  # a page about the clinic itself: A's own
+            response = portal_request(client, route, ids)
+            assert response.status_code == 404, (route, ids, response.status_code)
+            for secret in two_clinics["b_secrets"]:
+                assert secret.encode() not in response.content, (route, secret)
+    b_appointment = Appointment.objects.get(pk=b["appointment_id"])
+    assert (b_appointment.status, b_appointment.cancelled_at) == ("booked", None)
+
+
+def test_staff_of_a_reach_their_own_clinic_on_every_portal_page(
+    cast: Cast, two_clinics: dict[str, Any]
+) -> None:
+    """The positive control, as A's administrator (every page is theirs): 200, a redirect
+    after a change, or a rule of A's own data."""
+    client = portal_client(cast.marc)
+    for route in portal_routes():
+        response = portal_request(client, route, two_clinics["a"])
+        assert response.status_code in (200, 302, 409), (route, response.status_code)
+
+
+def test_patients_have_no_portal(cast: Cast, two_clinics: dict[str, Any]) -> None:
+    client = portal_client(cast.marie)  # even a session with a second factor
+    assert client.get("/clinique/").status_code == 404
+    for route in portal_routes():
+        assert portal_request(client, route, two_clinics["a"]).status_code == 404, route
+
+
 def test_every_django_route_is_classified() -> None:
-    unclassified = [r for r in django_routes() if not r.startswith(NOT_STAFF) and r != ""]
+    unclassified = [
+        r
+        for r in django_routes()
+        if not r.startswith(NOT_STAFF) and not r.startswith(PORTAL) and r not in NOT_STAFF_PAGES
+    ]
     assert unclassified == [], "classify these routes: staff routes must join the walk"
 
 

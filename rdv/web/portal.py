@@ -1,0 +1,64 @@
+"""The clinic portal's one door: every portal view turns (user, clinic id) into a
+StaffContext here, so a clinic the user does not belong to is "not found" on every page,
+exactly as in the staff API (rdv.clinics.queries.staff_context)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+from django.utils.cache import patch_cache_control
+from django.utils.translation import gettext_lazy as _
+
+from rdv.clinics.models import Membership
+from rdv.clinics.queries import StaffContext, staff_context
+from rdv.core.errors import PermissionDenied
+from rdv.web.errors import signed_in
+
+# Set in the session by a sign-in that proved a second factor (an authenticator code or a
+# passkey). Membership alone is not enough: a session opened with a password before the
+# user joined a clinic must not reach its patients.
+SECOND_FACTOR_KEY = "second_factor"
+
+PORTAL_PREFIX = "/clinique/"
+ADMIN = (Membership.Role.CLINIC_ADMIN,)
+FRONT_DESK = (Membership.Role.CLINIC_ADMIN, Membership.Role.RECEPTIONIST)
+
+
+def mark_second_factor(request: HttpRequest) -> None:
+    request.session[SECOND_FACTOR_KEY] = True
+
+
+def clinic_for(request: HttpRequest, clinic_id: int) -> StaffContext:
+    """The signed-in user acting for this clinic (NotFound for another clinic), in a
+    session opened with two factors (PermissionDenied otherwise)."""
+    ctx = staff_context(signed_in(request), clinic_id)
+    if not request.session.get(SECOND_FACTOR_KEY):
+        raise PermissionDenied(
+            _("To use the clinic portal, sign out and sign in again with your code."),
+            code="second_factor_required",
+        )
+    return ctx
+
+
+def require_role(ctx: StaffContext, roles: tuple[str, ...]) -> None:
+    """Refuse (403) a member of this clinic whose role does not cover the page."""
+    if ctx.role not in roles:
+        raise PermissionDenied(
+            _("Your role at this clinic does not give access to this page."), code="role"
+        )
+
+
+def no_store_middleware(
+    get_response: Callable[[HttpRequest], HttpResponse],
+) -> Callable[[HttpRequest], HttpResponse]:
+    """Portal pages show patients: never kept by the browser's cache or a shared proxy
+    (the front-desk computer's next user cannot bring them back with "back")."""
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        response = get_response(request)
+        if request.path.startswith(PORTAL_PREFIX):
+            patch_cache_control(response, no_store=True, private=True)
+        return response
+
+    return middleware
