@@ -16,7 +16,6 @@ from itertools import groupby
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import phonenumbers
 from django.conf import settings
 from django.db import transaction
 from django.utils.formats import date_format
@@ -28,9 +27,10 @@ from icalendar import STATUS, Calendar, Event, Timezone
 
 from rdv.clinics.models import Practitioner
 from rdv.clinics.queries import StaffContext
-from rdv.clinics.services import _viewed
+from rdv.clinics.services import audit_view
 from rdv.core import clock
 from rdv.core.errors import ValidationError
+from rdv.patients.services import phone_for_display
 from rdv.scheduling import queries
 from rdv.scheduling.ics import TIMEZONE_MARGIN
 from rdv.scheduling.models import Appointment, AppointmentStatus, Slot, SlotStatus
@@ -76,7 +76,7 @@ def _exported(ctx: StaffContext, first_day: date, days: int) -> list[Appointment
             .exclude(status=AppointmentStatus.CANCELLED)
         )
         for appointment in appointments:
-            _viewed(ctx, EXPORT_ACTION, appointment.patient_id, "appointment", appointment.pk)
+            audit_view(ctx, EXPORT_ACTION, appointment.patient_id, "appointment", appointment.pk)
     return appointments
 
 
@@ -98,20 +98,6 @@ def _free_slots(ctx: StaffContext, day: date) -> list[Slot]:
 
 def _local(moment: datetime) -> datetime:
     return moment.astimezone(clock.LOCAL_TZ)
-
-
-def _phone(stored: str) -> str:
-    """E.164 as people write it: national for North America, else international."""
-    try:
-        number = phonenumbers.parse(stored, "CA")
-    except phonenumbers.NumberParseException:
-        return stored
-    style = (
-        phonenumbers.PhoneNumberFormat.NATIONAL
-        if number.country_code == 1
-        else phonenumbers.PhoneNumberFormat.INTERNATIONAL
-    )
-    return phonenumbers.format_number(number, style)
 
 
 def _status(appointment: Appointment) -> str:
@@ -163,7 +149,7 @@ def agenda_csv(ctx: StaffContext, first_day: date, days: int = EXPORT_DAYS) -> s
             patient.last_name,
             patient.first_name,
             patient.date_of_birth.isoformat(),
-            _phone(patient.phone),
+            phone_for_display(patient.phone),
             str(slot.get_appointment_type_display()),
             str(appointment.get_status_display()),
             _local(confirmed).strftime("%Y-%m-%d %H:%M") if confirmed else "",
@@ -237,7 +223,7 @@ class _Line:
             time,
             f"{patient.last_name}, {patient.first_name}",
             patient.date_of_birth.isoformat(),
-            _phone(patient.phone),
+            phone_for_display(patient.phone),
             kind,
             _status(self.appointment),
             "",

@@ -26,7 +26,7 @@ from rdv.scheduling import services as scheduling
 from rdv.scheduling.models import Appointment, AppointmentStatus, AvailabilityRule
 
 
-def _viewed(
+def audit_view(
     ctx: StaffContext, action: str, patient_id: int, object_type: str, object_id: int
 ) -> None:
     audit.record(
@@ -54,7 +54,9 @@ def view_day(
         appointments = list(found)
         for appointment in appointments:
             if _first_sight_in_window(ctx, appointment.pk):
-                _viewed(ctx, "agenda.view", appointment.patient_id, "appointment", appointment.pk)
+                audit_view(
+                    ctx, "agenda.view", appointment.patient_id, "appointment", appointment.pk
+                )
     return appointments
 
 
@@ -75,14 +77,14 @@ def _first_sight_in_window(ctx: StaffContext, appointment_id: int) -> bool:
 def view_appointment(ctx: StaffContext, appointment_id: int) -> Appointment:
     with transaction.atomic():
         appointment = queries.clinic_appointment(ctx, appointment_id)
-        _viewed(ctx, "appointment.view", appointment.patient_id, "appointment", appointment.pk)
+        audit_view(ctx, "appointment.view", appointment.patient_id, "appointment", appointment.pk)
     return appointment
 
 
 def view_patient(ctx: StaffContext, patient_id: int) -> Patient:
     with transaction.atomic():
         patient = queries.clinic_patient(ctx, patient_id)
-        _viewed(ctx, "patient.view", patient.pk, "patient", patient.pk)
+        audit_view(ctx, "patient.view", patient.pk, "patient", patient.pk)
     return patient
 
 
@@ -292,7 +294,7 @@ def find_callers(ctx: StaffContext, ramq_number: str) -> list[Patient]:
             .order_by("last_name", "first_name", "pk")
         )
         for person in people:
-            _viewed(ctx, "patient.lookup", person.pk, "patient", person.pk)
+            audit_view(ctx, "patient.lookup", person.pk, "patient", person.pk)
     return people
 
 
@@ -305,5 +307,5 @@ def view_caller(ctx: StaffContext, patient_id: int) -> Patient:
         ).first()
         if patient is None:
             raise NotFound(_("Patient not found."), code="patient_not_found")
-        _viewed(ctx, "patient.view", patient.pk, "patient", patient.pk)
+        audit_view(ctx, "patient.view", patient.pk, "patient", patient.pk)
     return patient

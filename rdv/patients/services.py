@@ -102,6 +102,20 @@ def normalise_phone(text: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def phone_for_display(stored: str) -> str:
+    """A stored E.164 number as people write it: national for Canada, else international."""
+    try:
+        number = phonenumbers.parse(stored, PHONE_REGION)
+    except phonenumbers.NumberParseException:
+        return stored
+    style = (
+        phonenumbers.PhoneNumberFormat.NATIONAL
+        if number.country_code == 1
+        else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    )
+    return phonenumbers.format_number(number, style)
+
+
 def _checked_family_doctor(doctor_id: int | None, *, current_id: int | None) -> int | None:
     if (
         doctor_id is None

@@ -9,13 +9,13 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-import phonenumbers
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from rdv.accounts.models import User
 from rdv.clinics.models import Practitioner
 from rdv.patients.models import Patient
+from rdv.patients.services import phone_for_display
 
 DoctorChoices = list[tuple[Any, Any]]
 
@@ -27,20 +27,6 @@ def family_doctor_choices(doctors: Iterable[Practitioner]) -> DoctorChoices:
         clinic = doctor.clinic
         groups[clinic.municipality_name].append((doctor.pk, f"{doctor.display_name} — {clinic}"))
     return [("", _("None")), *groups.items()]
-
-
-def phone_for_display(stored: str) -> str:
-    """A stored E.164 number as people write it: national for Canada, else international."""
-    try:
-        number = phonenumbers.parse(stored, "CA")
-    except phonenumbers.NumberParseException:
-        return stored
-    style = (
-        phonenumbers.PhoneNumberFormat.NATIONAL
-        if number.country_code == 1
-        else phonenumbers.PhoneNumberFormat.INTERNATIONAL
-    )
-    return phonenumbers.format_number(number, style)
 
 
 def _date_input(autocomplete: str) -> forms.DateInput:

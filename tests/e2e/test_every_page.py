@@ -126,7 +126,7 @@ def walk_in_wave(cast: Any) -> int:
 
 
 @pytest.fixture
-def marie_booked(cast: Any) -> dict[str, int]:
+def marie_booked(cast: Any) -> dict[str, Any]:
     first = make_slot(cast.dr_roy, local(2026, 11, 25, 9, 0))
     make_slot(cast.dr_roy, local(2026, 11, 25, 9, 30))
     make_slot(cast.nurse_diane, local(2026, 11, 25, 10, 0))
