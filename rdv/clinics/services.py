@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from rdv.audit import services as audit
-from rdv.clinics.models import Membership, Practitioner, PractitionerLanguage
+from rdv.clinics.models import Clinic, Membership, Practitioner, PractitionerLanguage
 from rdv.clinics.queries import StaffContext
 from rdv.core import clock
 from rdv.core.errors import NotFound, PermissionDenied, ValidationError
@@ -309,3 +309,62 @@ def view_caller(ctx: StaffContext, patient_id: int) -> Patient:
             raise NotFound(_("Patient not found."), code="patient_not_found")
         audit_view(ctx, "patient.view", patient.pk, "patient", patient.pk)
     return patient
+
+
+# --- The clinic's settings (clinic administrators) ----------------------------------------
+
+CUTOFF_HOURS_MAX = 168  # a week
+REMINDER_DAYS_MAX = 14  # the check constraint clinic_reminder_days_valid
+
+
+def _check_bounds(value: int, field: str, high: int, message: str) -> None:
+    if not 0 <= value <= high:
+        raise ValidationError(message % {"max": high}, field=field, code=field)
+
+
+def update_clinic_settings(
+    ctx: StaffContext,
+    *,
+    cancellation_cutoff_hours: int,
+    first_reminder_days: int,
+    second_reminder_days: int,
+) -> Clinic:
+    """Set how close to a visit patients may still cancel or move it online (0–168 hours)
+    and how many days before it the two reminders go (0–14 days, 0: none).
+
+    Reminder days apply to bookings made afterwards: reminders already queued keep their
+    time (patients were told of them when they booked). One transaction with its audit
+    entry; administrators only.
+    """
+    if ctx.role != Membership.Role.CLINIC_ADMIN:
+        raise PermissionDenied(
+            _("Only the clinic's administrators can change its settings."), code="role"
+        )
+    hours_message = str(_("Choose a number of hours from 0 to %(max)d."))
+    days_message = str(_("Choose a number of days from 0 to %(max)d."))
+    _check_bounds(
+        cancellation_cutoff_hours, "cancellation_cutoff_hours", CUTOFF_HOURS_MAX, hours_message
+    )
+    _check_bounds(first_reminder_days, "first_reminder_days", REMINDER_DAYS_MAX, days_message)
+    _check_bounds(second_reminder_days, "second_reminder_days", REMINDER_DAYS_MAX, days_message)
+    with transaction.atomic():
+        clinic = Clinic.objects.select_for_update().get(pk=ctx.clinic.pk)
+        clinic.cancellation_cutoff_hours = cancellation_cutoff_hours
+        clinic.first_reminder_days = first_reminder_days
+        clinic.second_reminder_days = second_reminder_days
+        clinic.save(
+            update_fields=[
+                "cancellation_cutoff_hours",
+                "first_reminder_days",
+                "second_reminder_days",
+            ]
+        )
+        audit.record(
+            "clinic.settings",
+            actor=ctx.user,
+            role=ctx.role,
+            subject=audit.Subject(
+                object_type="clinic", object_id=str(clinic.pk), clinic_id=clinic.pk
+            ),
+        )
+    return clinic

@@ -10,14 +10,16 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+import holidays
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from rdv.accounts.models import User
 from rdv.audit import services as audit
-from rdv.clinics.models import Membership, Practitioner
+from rdv.clinics.models import Clinic, Membership, Practitioner
 from rdv.clinics.queries import StaffContext
 from rdv.core import clock
 from rdv.core.errors import (
@@ -1123,3 +1125,205 @@ def book_for_caller(
             return _take(ctx.user, patient, slot, reason, now, role=ctx.role)
     except IntegrityError as exc:
         raise SlotUnavailable() from exc
+
+
+# --- Closures: days off, vacations, statutory holidays (clinic administrators) -----------
+
+CLOSURE_REASON_MAX = 200
+CLOSURE_DAYS_MAX = 366
+
+
+def _lock_practitioners(ctx: StaffContext) -> list[int]:
+    """Lock every practitioner row of the clinic, in primary-key order, before anything else
+    of a whole-clinic change: slot generation locks a practitioner and then its clinic, so
+    locking them one by one while holding the clinic could deadlock with another
+    administrator changing one practitioner."""
+    found = ctx.clinic.practitioners.select_for_update().order_by("pk")
+    return list(found.values_list("pk", flat=True))
+
+
+def _regenerate(practitioner_ids: list[int]) -> None:
+    for pk in practitioner_ids:
+        regenerate_horizon(pk)
+
+
+def _closure_subject(ctx: StaffContext, closure_id: int) -> audit.Subject:
+    return audit.Subject(object_type="closure", object_id=str(closure_id), clinic_id=ctx.clinic.pk)
+
+
+def _check_closure(first_day: date, last_day: date, reason: str) -> str:
+    """Readable refusals; the reason with its spaces tidied."""
+    if last_day < first_day:
+        raise ValidationError(
+            _("The last day cannot be before the first day."),
+            field="last_day",
+            code="closure_order",
+        )
+    if last_day < clock.local_today():
+        raise ValidationError(
+            _("This closure is entirely in the past."), field="last_day", code="closure_past"
+        )
+    if (last_day - first_day).days + 1 > CLOSURE_DAYS_MAX:
+        raise ValidationError(
+            _("A closure lasts at most %(days)d days.") % {"days": CLOSURE_DAYS_MAX},
+            field="last_day",
+            code="closure_too_long",
+        )
+    cleaned = " ".join(reason.split())
+    if len(cleaned) > CLOSURE_REASON_MAX:
+        raise ValidationError(
+            _("The reason has at most %(max)d characters.") % {"max": CLOSURE_REASON_MAX},
+            field="reason",
+            code="reason_too_long",
+        )
+    return cleaned
+
+
+def _booked_inside(closure: Closure) -> int:
+    """Upcoming booked appointments during the closure: generation never removes them."""
+    inside = Appointment.objects.filter(
+        slot__clinic_id=closure.clinic_id,
+        status=AppointmentStatus.BOOKED,
+        slot__start__lt=closure.ends_at,
+        slot__end__gt=closure.starts_at,
+        slot__start__gt=clock.now(),
+    )
+    if closure.practitioner_id is not None:
+        inside = inside.filter(slot__practitioner_id=closure.practitioner_id)
+    return inside.count()
+
+
+def clinic_closures(ctx: StaffContext) -> list[Closure]:
+    """The clinic's closures not yet over, soonest first (administrators only)."""
+    require_clinic_admin(ctx)
+    return list(
+        Closure.objects.filter(clinic=ctx.clinic, ends_at__gt=clock.now())
+        .select_related("practitioner")
+        .order_by("starts_at", "pk")
+    )
+
+
+def add_closure(
+    ctx: StaffContext,
+    *,
+    practitioner_id: int | None,
+    first_day: date,
+    last_day: date,
+    reason: str,
+) -> tuple[Closure, int]:
+    """Close whole local days, first_day 00:00 to the day after last_day 00:00, for one of
+    the clinic's practitioners or (None) the whole clinic; return the closure and how many
+    upcoming booked appointments fall inside it.
+
+    In one transaction with its audit entry, the practitioners concerned have their slots
+    regenerated from today over SLOT_HORIZON_DAYS: free slots inside the closure go at once,
+    booked ones stay for the clinic to honour or cancel with a reason. Another clinic's
+    practitioner is NotFound before the role is checked (as for weekly times).
+    """
+    with transaction.atomic():
+        if practitioner_id is not None:
+            practitioner: Practitioner | None = admin_practitioner(ctx, practitioner_id, lock=True)
+            concerned = [practitioner_id]
+        else:
+            practitioner = None
+            require_clinic_admin(ctx)
+            concerned = _lock_practitioners(ctx)
+        cleaned = _check_closure(first_day, last_day, reason)
+        starts_at, ends_at = clock.local_day_bounds(first_day, last_day)
+        closure = Closure.objects.create(
+            clinic=ctx.clinic,
+            practitioner=practitioner,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            reason=cleaned,
+        )
+        _regenerate(concerned)
+        audit.record(
+            "closure.add", actor=ctx.user, role=ctx.role, subject=_closure_subject(ctx, closure.pk)
+        )
+        booked = _booked_inside(closure)
+    return closure, booked
+
+
+def remove_closure(ctx: StaffContext, closure_id: int) -> None:
+    """Reopen: remove one of the clinic's closures and publish the weekly times it hid again
+    (regenerated in the same transaction). Another clinic's closure is NotFound, whatever
+    the role."""
+    with transaction.atomic():
+        closure = (
+            Closure.objects.select_for_update().filter(pk=closure_id, clinic=ctx.clinic).first()
+        )
+        if closure is None:
+            raise NotFound(_("Closure not found."), code="closure_not_found")
+        require_clinic_admin(ctx)
+        if closure.practitioner_id is not None:
+            concerned = [closure.practitioner_id]
+        else:
+            concerned = _lock_practitioners(ctx)
+        closure.delete()
+        _regenerate(concerned)
+        audit.record(
+            "closure.remove",
+            actor=ctx.user,
+            role=ctx.role,
+            subject=_closure_subject(ctx, closure_id),
+        )
+
+
+def statutory_holiday_years() -> list[int]:
+    """The years whose statutory holidays a clinic may close on: this one and the next."""
+    this_year = clock.local_today().year
+    return [this_year, this_year + 1]
+
+
+def quebec_statutory_holidays(year: int) -> list[tuple[date, str]]:
+    """Quebec's statutory holidays of the year (python-holidays, CA/QC, with the days they
+    are observed on), named in French when the active language is French."""
+    language = "fr" if (get_language() or "").startswith("fr") else "en_CA"
+    found = holidays.country_holidays("CA", subdiv="QC", years=year, language=language)
+    return sorted((day, str(name)[:CLOSURE_REASON_MAX]) for day, name in found.items())
+
+
+def _clinic_closed(ctx: StaffContext, starts_at: datetime, ends_at: datetime) -> bool:
+    """Whether one whole-clinic closure already covers this whole period."""
+    return Closure.objects.filter(
+        clinic=ctx.clinic, practitioner__isnull=True, starts_at__lte=starts_at, ends_at__gte=ends_at
+    ).exists()
+
+
+def add_statutory_holidays(ctx: StaffContext, year: int) -> int:
+    """Close the whole clinic on each of Quebec's statutory holidays of the year that is
+    today or later and not already closed; return how many closures were added.
+
+    Idempotent: a second call adds none. The clinic row is locked (after its practitioners,
+    in the order slot generation takes them), so two administrators asking at once cannot
+    both add the same day. One audit entry per closure; slots
+    regenerated once, in the same transaction.
+    """
+    require_clinic_admin(ctx)
+    if year not in statutory_holiday_years():
+        raise ValidationError(_("Choose this year or next year."), field="year", code="year")
+    today = clock.local_today()
+    added: list[Closure] = []
+    with transaction.atomic():
+        concerned = _lock_practitioners(ctx)
+        list(Clinic.objects.select_for_update().filter(pk=ctx.clinic.pk))  # one at a time
+        for day, name in quebec_statutory_holidays(year):
+            starts_at, ends_at = clock.local_day_bounds(day, day)
+            if day < today or _clinic_closed(ctx, starts_at, ends_at):
+                continue
+            added.append(
+                Closure.objects.create(
+                    clinic=ctx.clinic, starts_at=starts_at, ends_at=ends_at, reason=name
+                )
+            )
+        if added:
+            _regenerate(concerned)
+        for closure in added:
+            audit.record(
+                "closure.add",
+                actor=ctx.user,
+                role=ctx.role,
+                subject=_closure_subject(ctx, closure.pk),
+            )
+    return len(added)

@@ -7,6 +7,7 @@ from rdv.web import (
     portal_admin_views,
     portal_export_views,
     portal_phone_views,
+    portal_settings_views,
     portal_views,
     portal_walkin_views,
 )
@@ -116,5 +117,30 @@ urlpatterns = [
         "clinique/<int:clinic_id>/telephone/reserver/",
         portal_phone_views.book_for_caller,
         name="portal_phone_book",
+    ),
+    path(
+        "clinique/<int:clinic_id>/fermetures/",
+        portal_settings_views.closures,
+        name="portal_closures",
+    ),
+    path(
+        "clinique/<int:clinic_id>/fermetures/ajouter/",
+        portal_settings_views.closure_add,
+        name="portal_closure_add",
+    ),
+    path(
+        "clinique/<int:clinic_id>/fermetures/feries/",
+        portal_settings_views.holidays_add,
+        name="portal_holidays_add",
+    ),
+    path(
+        "clinique/<int:clinic_id>/fermetures/<int:closure_id>/retirer/",
+        portal_settings_views.closure_remove,
+        name="portal_closure_remove",
+    ),
+    path(
+        "clinique/<int:clinic_id>/parametres/",
+        portal_settings_views.clinic_settings,
+        name="portal_settings",
     ),
 ]

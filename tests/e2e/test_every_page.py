@@ -80,6 +80,8 @@ STAFF_PAGES = [
     # Its other states (an error, the people found) and the caller's free times follow a
     # POST: the test walks them through the form, below.
     ("portal_phone_slots", "/clinique/{clinic}/telephone/creneaux/"),
+    ("portal_closures", "/clinique/{clinic}/fermetures/"),
+    ("portal_settings", "/clinique/{clinic}/parametres/"),
 ]
 # Pages that are not pages: downloads, form targets, redirects, one-time links.
 NOT_PAGES = {
@@ -96,6 +98,9 @@ NOT_PAGES = {
     "portal_export_ics",
     "portal_rule_add",
     "portal_rule_remove",
+    "portal_closure_add",
+    "portal_holidays_add",
+    "portal_closure_remove",
     "hold",
     "book",
     "appointment_ics",

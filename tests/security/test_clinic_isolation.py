@@ -18,9 +18,10 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from rdv.api.api import api
+from rdv.clinics.models import Clinic
 from rdv.clinics.queries import staff_context
 from rdv.scheduling import services
-from rdv.scheduling.models import Appointment
+from rdv.scheduling.models import Appointment, Closure
 from rdv.walkin import services as walkin
 from rdv.walkin.models import WalkIn
 from tests.conftest import Api, Cast, local, make_slot, portal_client
@@ -77,6 +78,13 @@ def a_walk_in(user: Any, clinic_id: int, first_name: str) -> WalkIn:
     return walkin.add_walk_in(ctx, wave.pk, first_name=first_name, last_name="Walk-in")
 
 
+def a_closure(clinic: Clinic, reason: str) -> int:
+    """A whole-clinic closure on Friday 2026-11-27."""
+    return Closure.objects.create(
+        clinic=clinic, starts_at=local(2026, 11, 27), ends_at=local(2026, 11, 28), reason=reason
+    ).pk
+
+
 @pytest.fixture
 def two_clinics(cast: Cast) -> dict[str, Any]:
     """Each clinic has a booked appointment; B's has data that must never leak to A."""
@@ -98,6 +106,7 @@ def two_clinics(cast: Cast) -> dict[str, Any]:
             "wave_id": a_walker.wave_id,
             "walk_in_id": a_walker.pk,
             "rule_id": RuleFactory.create(practitioner=cast.dr_roy).pk,
+            "closure_id": a_closure(cast.laval, "Formation"),
             "date": "2026-11-25",
         },
         "b": {
@@ -109,6 +118,7 @@ def two_clinics(cast: Cast) -> dict[str, Any]:
             "wave_id": b_walker.wave_id,
             "walk_in_id": b_walker.pk,
             "rule_id": RuleFactory.create(practitioner=cast.montreal_doctor).pk,
+            "closure_id": a_closure(cast.montreal, "secret-of-b"),
             "date": "2026-11-25",
         },
         "b_secrets": ["secret-of-b", cast.montreal.name, "Paul", cast.montreal_doctor.last_name],
@@ -199,6 +209,11 @@ PORTAL_POST = {
     "appointment_type": "periodic",
     "visibility": "public",
     "valid_from": "2026-11-23",
+    # Closures: the whole clinic for one day, and Quebec's statutory holidays of a year.
+    "practitioner": "",
+    "first_day": "2026-11-25",
+    "last_day": "2026-11-25",
+    "year": "2026",
 }
 
 
