@@ -54,6 +54,11 @@ def tomorrow_at(moment: time) -> datetime:
     return datetime.combine(local_today() + timedelta(days=1), moment, tzinfo=LOCAL_TZ)
 
 
+def local_date(moment: datetime) -> date:
+    """The local calendar day of an instant."""
+    return moment.astimezone(LOCAL_TZ).date()
+
+
 def local_midnight(day: date) -> datetime:
     """The instant a local calendar day starts, in UTC."""
     return datetime.combine(day, time(0), tzinfo=LOCAL_TZ).astimezone(UTC)

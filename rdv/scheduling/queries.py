@@ -33,7 +33,7 @@ def type_fits(date_of_birth: date, appointment_type: str, start: datetime) -> bo
     0-5 years type is for children who have not turned six on the day of the visit."""
     if appointment_type != AppointmentType.CHILD_0_5:
         return True
-    visit_day = start.astimezone(clock.LOCAL_TZ).date()
+    visit_day = clock.local_date(start)
     return visit_day < _add_years(date_of_birth, 6)
 
 

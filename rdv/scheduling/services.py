@@ -833,7 +833,7 @@ def record_attendance(ctx: StaffContext, *, appointment_id: int, status: str) ->
                 },
                 code="attendance_not_allowed",
             )
-        visit_day = slot.start.astimezone(clock.LOCAL_TZ).date()
+        visit_day = clock.local_date(slot.start)
         if status == AppointmentStatus.ARRIVED and now < clock.local_midnight(visit_day):
             raise Conflict(
                 _("A patient can be checked in on the day of the visit only."),

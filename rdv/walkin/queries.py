@@ -116,7 +116,7 @@ def queue(ctx: StaffContext, day: date, *, wave_id: int | None = None) -> DayQue
 def next_wave_with_room(ctx: StaffContext, wave: Wave) -> Wave | None:
     """The next wave of the same local day and practitioner (or clinic-wide) that still has
     a place: what the front desk offers when this one is full."""
-    day = day_of(wave.start)
+    day = clock.local_date(wave.start)
     _start, day_end = clock.local_day_bounds(day, day)
     return (
         clinic_waves(ctx)
@@ -130,8 +130,3 @@ def next_wave_with_room(ctx: StaffContext, wave: Wave) -> Wave | None:
         .order_by("start", "pk")
         .first()
     )
-
-
-def day_of(moment: datetime) -> date:
-    """The local calendar day of an instant."""
-    return moment.astimezone(clock.LOCAL_TZ).date()

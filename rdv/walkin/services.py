@@ -71,7 +71,7 @@ def view_wave(ctx: StaffContext, wave_id: int) -> queries.WaveQueue:
     with transaction.atomic():
         wave = queries.wave_for(ctx, wave_id)
         _require_front_desk(ctx)
-        day = queries.queue(ctx, queries.day_of(wave.start), wave_id=wave.pk)
+        day = queries.queue(ctx, clock.local_date(wave.start), wave_id=wave.pk)
         _audit(ctx, "walkin.wave.view", "walkin_wave", wave.pk)
     return day.waves[0]
 

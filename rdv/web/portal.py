@@ -7,12 +7,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from django.utils.cache import patch_cache_control
+from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
 from rdv.clinics.models import Membership
 from rdv.clinics.queries import StaffContext, staff_context
+from rdv.core import clock
 from rdv.core.errors import PermissionDenied
+from rdv.scheduling.models import Appointment
 from rdv.web.errors import signed_in
 
 # Set in the session by a sign-in that proved a second factor (an authenticator code or a
@@ -23,6 +27,12 @@ SECOND_FACTOR_KEY = "second_factor"
 PORTAL_PREFIX = "/clinique/"
 ADMIN = (Membership.Role.CLINIC_ADMIN,)
 FRONT_DESK = (Membership.Role.CLINIC_ADMIN, Membership.Role.RECEPTIONIST)
+
+
+def agenda_url(clinic_id: int, appointment: Appointment) -> str:
+    """The portal's agenda on the day of this appointment (where a change returns to)."""
+    day = clock.local_date(appointment.slot.start)
+    return f"{reverse('portal_agenda', args=[clinic_id])}?{urlencode({'date': day.isoformat()})}"
 
 
 def mark_second_factor(request: HttpRequest) -> None:

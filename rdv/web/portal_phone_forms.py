@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from rdv.web.portal_forms import PortalDateField
+from rdv.web.portal_forms import DayForm, PortalDateField
 
 
 class CallerForm(forms.Form):
@@ -20,19 +20,10 @@ class ChooseCallerForm(forms.Form):
     caller = forms.CharField(max_length=300)
 
 
-class CallerSlotsForm(forms.Form):
-    """Which days of free times to offer the caller, and whose."""
+class CallerSlotsForm(DayForm):
+    """Which days of free times to offer the caller (from this one), and whose."""
 
     date = PortalDateField(label=_("From"), required=False)
-    practitioner = forms.TypedChoiceField(
-        label=_("Practitioner"), required=False, coerce=int, empty_value=None
-    )
-
-    def __init__(
-        self, *args: object, practitioners: list[tuple[int, str]], **kwargs: object
-    ) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.fields["practitioner"].choices = [("", _("All practitioners")), *practitioners]  # type: ignore[attr-defined]
 
 
 class PhoneBookForm(forms.Form):

@@ -18,8 +18,6 @@ from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
-from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -32,7 +30,7 @@ from rdv.patients.models import Patient
 from rdv.scheduling import services as scheduling
 from rdv.scheduling.queries import clinic_free_slots_for
 from rdv.web.errors import handles_domain_errors, posted
-from rdv.web.portal import FRONT_DESK, clinic_for, require_role
+from rdv.web.portal import FRONT_DESK, agenda_url, clinic_for, require_role
 from rdv.web.portal_phone_forms import CallerForm, CallerSlotsForm, ChooseCallerForm, PhoneBookForm
 
 CALLER_SALT = "rdv.portal.caller"
@@ -190,6 +188,4 @@ def book_for_caller(request: HttpRequest, clinic_id: int) -> HttpResponse:
         _("Booked for %(patient)s; the confirmation is on its way to them.")
         % {"patient": f"{patient.first_name} {patient.last_name}"},
     )
-    day = appointment.slot.start.astimezone(clock.LOCAL_TZ).date()
-    agenda = reverse("portal_agenda", args=[clinic_id])
-    return redirect(f"{agenda}?{urlencode({'date': day.isoformat()})}")
+    return redirect(agenda_url(clinic_id, appointment))

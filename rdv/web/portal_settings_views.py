@@ -53,8 +53,8 @@ class ClosureRow:
 
 def _row(closure: Closure) -> ClosureRow:
     """Its local days: a closure ends at the midnight after its last day."""
-    first = closure.starts_at.astimezone(clock.LOCAL_TZ).date()
-    last = (closure.ends_at - timedelta(microseconds=1)).astimezone(clock.LOCAL_TZ).date()
+    first = clock.local_date(closure.starts_at)
+    last = clock.local_date(closure.ends_at - timedelta(microseconds=1))
     return ClosureRow(closure=closure, first_day=first, last_day=last)
 
 

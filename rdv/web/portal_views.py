@@ -12,8 +12,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
-from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -26,7 +24,7 @@ from rdv.scheduling import services as scheduling
 from rdv.scheduling.models import Appointment, AppointmentStatus
 from rdv.scheduling.queries import attendance_at_clinic
 from rdv.web.errors import handles_domain_errors, posted, signed_in
-from rdv.web.portal import FRONT_DESK, clinic_for, require_role
+from rdv.web.portal import FRONT_DESK, agenda_url, clinic_for, require_role
 from rdv.web.portal_forms import AttendanceForm, ClinicCancelForm, DayForm
 
 
@@ -41,11 +39,6 @@ def clinics(request: HttpRequest) -> HttpResponse:
     if len(memberships) == 1:
         return redirect("portal_agenda", clinic_id=memberships[0].clinic_id)
     return render(request, "web/portal/clinics.html", {"memberships": memberships})
-
-
-def _agenda_url(clinic_id: int, appointment: Appointment) -> str:
-    day = appointment.slot.start.astimezone(clock.LOCAL_TZ).date()
-    return f"{reverse('portal_agenda', args=[clinic_id])}?{urlencode({'date': day.isoformat()})}"
 
 
 @require_GET
@@ -114,7 +107,7 @@ def _appointment_page(
             "messages_sent": messages_for(found),
             "history": attendance_at_clinic(ctx, found.patient_id),
             "cancel_form": cancel_form,
-            "agenda_url": _agenda_url(found.slot.clinic_id, found),
+            "agenda_url": agenda_url(found.slot.clinic_id, found),
         },
         status=status,
     )
@@ -140,7 +133,7 @@ def attendance(request: HttpRequest, clinic_id: int, appointment_id: int) -> Htt
             "status": changed.get_status_display(),
         },
     )
-    return redirect(_agenda_url(clinic_id, changed))
+    return redirect(agenda_url(clinic_id, changed))
 
 
 @require_http_methods(["POST"])
@@ -164,6 +157,6 @@ def cancel(request: HttpRequest, clinic_id: int, appointment_id: int) -> HttpRes
             status = exc.status
         else:
             messages.success(request, _("The appointment is cancelled; the patient is told."))
-            return redirect(_agenda_url(clinic_id, cancelled))
+            return redirect(agenda_url(clinic_id, cancelled))
     found = clinic_services.view_appointment(ctx, appointment_id)
     return _appointment_page(request, ctx, found, form, status=status)

@@ -156,7 +156,7 @@ def _wave_page(
             "next_wave": queries.next_wave_with_room(ctx, wave) if wave.is_full else None,
             "add_form": add_form,
             "status_form": WalkInStatusForm(),
-            "walkins_url": _walkins_url(ctx.clinic.pk, queries.day_of(wave.start)),
+            "walkins_url": _walkins_url(ctx.clinic.pk, clock.local_date(wave.start)),
         },
         status=status,
     )
