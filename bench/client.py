@@ -47,9 +47,10 @@ class Answer:
 class Client:
     """One persistent connection to the server. Not thread-safe: give each thread its own."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, headers: dict[str, str] | None = None) -> None:
         self._host = host
         self._port = port
+        self._headers = headers or {}  # sent with every request (e.g. a session cookie)
         self._conn = self._connect()
         self._last_used = time.monotonic()
 
@@ -78,7 +79,7 @@ class Client:
         return self._send("POST", path, json.dumps(payload).encode(), token)
 
     def _send(self, method: str, target: str, body: bytes | None, token: str | None) -> Answer:
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", **self._headers}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         if body is not None:

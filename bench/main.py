@@ -6,6 +6,7 @@ run, and the server is always stopped.
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import tempfile
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from bench import checks, dataset
+from bench import checks, dataset, portal
 from bench.config import BENCH_DATABASE_URL, CITIES, BenchConfig
 from bench.phases import (
     PhaseRun,
@@ -46,6 +47,8 @@ class Results:
     integrity: checks.Integrity | None = None
     server_tracebacks: int = 0
     page_sizes: list[int] = field(default_factory=list)  # results page bodies, bytes
+    portal_setup: portal.PortalSetup | None = None
+    portal: dict[str, portal.PageFigures] = field(default_factory=dict)  # by phase name
 
 
 def step(title: str, results: Results, action: Callable[[], T]) -> T | None:
@@ -159,11 +162,89 @@ def run_contention(
     )
 
 
+DAY_PHASE = "d. day agenda"
+WEEK_PHASE = "e. week agenda"
+STATS_PHASE = "f. statistics, 90 days"
+EXPORT_PHASE = "g. export ZIP"
+PortalPhase = Callable[[Target, portal.PortalSetup, float], tuple[PhaseRun, portal.PageFigures]]
+
+
+def run_portal_setup(results: Results) -> None:
+    setup = portal.prepare()
+    results.portal_setup = setup
+    print(
+        f"   clinic {setup.clinic_id} ({setup.clinic_name}, {setup.practitioners} "
+        f"practitioners), {setup.day} and the 6 days after: {setup.booked} bookings through "
+        f"the booking service ({setup.refused} refused; {setup.registered} patients "
+        f"registered with its family doctors for their reserved slots) in {setup.seconds:.1f} s\n"
+        f"   {setup.day}: {setup.day_appointments} active appointments on {setup.day_slots} "
+        f"slots; the week: {setup.week_appointments}; a clinic administrator signed in"
+    )
+    if setup.day_appointments == 0:
+        raise RuntimeError(f"no appointment booked on {setup.day}: nothing to measure")
+
+
+def run_portal(
+    name: str,
+    kinds: list[str],
+    phase: PortalPhase,
+    *,
+    target: Target,
+    config: BenchConfig,
+    results: Results,
+) -> None:
+    setup = results.portal_setup
+    if setup is None:
+        raise RuntimeError("the portal set-up failed")
+    run, figures = phase(target, setup, config.seconds)
+    results.portal[name] = figures
+    print_phase(name, run, kinds, results)
+    for kind, sizes in figures.sizes.items():
+        shown = figures.shown.get(kind)
+        print(
+            f"   {kind}: {_median(sizes) / 1024:.1f} KB"
+            + (f", appointments shown {sorted(set(shown))}" if shown else "")
+        )
+    if figures.patients:
+        print(f"   patients in the archive: {sorted(set(figures.patients))}")
+    print(f"   audit entries written during the phase: {figures.audit_entries}")
+
+
+def _median(values: list[int]) -> int:
+    return sorted(values)[len(values) // 2] if values else 0
+
+
 def run_explain() -> None:
     clinics, plan = checks.explain_search(EXPLAIN_CITY, 25)
     print(f"   {EXPLAIN_CITY}, 25 km: {clinics} clinics, 14 days, limit 20")
     for line in plan:
         print(f"   | {line}")
+
+
+def portal_phases(config: BenchConfig, target: Target, results: Results) -> None:
+    """d.–g.: the clinic portal's heaviest pages, one signed-in administrator alone."""
+    step(
+        "d.–g. portal set-up: the busiest clinic's week booked to "
+        f"{portal.FILL_SHARE:.0%}, an administrator's session",
+        results,
+        lambda: run_portal_setup(results),
+    )
+    phases: list[tuple[str, str, list[str], PortalPhase]] = [
+        (DAY_PHASE, f"{config.seconds} s", ["day, first", "day"], portal.day_phase),
+        (WEEK_PHASE, f"{config.seconds} s", ["week, first", "week"], portal.week_phase),
+        (
+            STATS_PHASE,
+            f"{config.seconds} s, page and CSV in turn",
+            ["page", "csv"],
+            portal.stats_phase,
+        ),
+        (EXPORT_PHASE, f"{portal.EXPORT_REQUESTS} requests", ["zip"], portal.export_phase),
+    ]
+    for name, length, kinds, phase in phases:
+        action = functools.partial(
+            run_portal, name, kinds, phase, target=target, config=config, results=results
+        )
+        step(f"{name}: 1 client, {length}", results, action)
 
 
 def count_tracebacks(log_path: Path) -> int:
@@ -209,6 +290,7 @@ def run(config: BenchConfig, started: float) -> int:
                 )
             else:
                 print("\n== b. and c. skipped: no API tokens (the data set failed to load)")
+            portal_phases(config, target, results)
         if tokens is not None:
             # The same booking phase with the audit log off (allowed outside production
             # only): what the hash-chained audit costs in throughput.
@@ -306,6 +388,7 @@ def print_summary(config: BenchConfig, results: Results, wall: float, log_path: 
             f"slots with two active appointments: {results.integrity.slots_with_two_active} "
             f"contended, {results.integrity.db_slots_with_two_active} in the whole database"
         )
+    print_portal_summary(results)
     if results.load is not None:
         load = results.load
         print(
@@ -321,6 +404,73 @@ def print_summary(config: BenchConfig, results: Results, wall: float, log_path: 
     for title, error in results.errors.items():
         print(f"FAILED: {title}: {error}")
     print(f"total wall time: {wall:.0f} s")
+
+
+def _server_time(stats: KindStats | None, sizes: list[int] | None) -> str:
+    if stats is None:
+        return "no figures"
+    size = f", {_median(sizes) / 1024:.1f} KB" if sizes else ""
+    return f"p50 {stats.p50:.1f} ms, p95 {stats.p95:.1f} ms{size}"
+
+
+def _print_agenda(results: Results, phase: str, kind: str, title: str, booked: str) -> None:
+    figures = results.portal.get(phase)
+    if figures is None:
+        return
+    shown = figures.shown.get(kind) or [0]
+    first = _find(results, phase, f"{kind}, first")
+    cold = f"; first view {first.p50:.0f} ms" if first is not None else ""
+    print(
+        f"{title}: {max(shown)} appointments shown ({booked}); server time "
+        f"{_server_time(_find(results, phase, kind), figures.sizes.get(kind))}{cold} "
+        f"(writes {figures.audit_entries} audit entries)"
+    )
+
+
+def print_portal_summary(results: Results) -> None:
+    """The portal's figures, one line per page; any answer but 200 is a failure."""
+    setup = results.portal_setup
+    if setup is None:
+        return
+    _print_agenda(
+        results,
+        DAY_PHASE,
+        "day",
+        f"day agenda ({setup.clinic_name}, {setup.practitioners} practitioners, {setup.day})",
+        f"{setup.day_appointments} booked of {setup.day_slots} slots",
+    )
+    _print_agenda(
+        results,
+        WEEK_PHASE,
+        "week",
+        f"week agenda (7 days from {setup.day})",
+        f"{setup.week_appointments} booked",
+    )
+    stats = results.portal.get(STATS_PHASE)
+    if stats is not None:
+        first, last = setup.stats_period
+        print(
+            f"statistics ({first} to {last}): page "
+            f"{_server_time(_find(results, STATS_PHASE, 'page'), stats.sizes.get('page'))}; "
+            f"CSV {_server_time(_find(results, STATS_PHASE, 'csv'), stats.sizes.get('csv'))}"
+        )
+    export = results.portal.get(EXPORT_PHASE)
+    zipped = _find(results, EXPORT_PHASE, "zip")
+    if export is not None and zipped is not None:
+        sizes = export.sizes.get("zip") or [0]
+        patients = max(export.patients) if export.patients else 0
+        print(
+            f"export ZIP: {zipped.count} requests, p50 {zipped.p50:.0f} ms, largest "
+            f"{zipped.p99:.0f} ms, {max(sizes) / 1024:.0f} KB, {patients} patients, "
+            f"{export.audit_entries // max(1, len(export.patients))} audit entries per export"
+        )
+    for phase in (DAY_PHASE, WEEK_PHASE, STATS_PHASE, EXPORT_PHASE):
+        for found in (s for s in results.stats if s.phase == phase):
+            if found.not_status(200):
+                print(
+                    f"FAILED: {phase} / {found.kind}: {found.not_status(200)} answers other "
+                    f"than 200 ({format_statuses(found.statuses)}): see the log"
+                )
 
 
 def _safe_version() -> str:

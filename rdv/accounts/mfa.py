@@ -19,6 +19,7 @@ from datetime import timedelta
 import segno
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 from django_otp.oath import hotp
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -262,7 +263,10 @@ def issue_enrolment_code(*, user: User, issued_by: User | None) -> str:
 
     It is also the "I lost my phone" path, so it resets: the user's authenticators,
     passkeys, recovery codes, earlier enrolment codes and live tokens are removed at once,
-    and a lost or stolen device stops working.
+    and a lost or stolen device stops working. Every web session of `user` ends too
+    (raising `session_epoch` changes their session hash, checked on each request), even one
+    that proved a second factor; resetting oneself signs oneself out as well. The
+    administrator's own sessions are untouched when they reset someone else.
     """
     code = _random_code(_ENROLMENT_LENGTH)
     now = clock.now()
@@ -272,6 +276,8 @@ def issue_enrolment_code(*, user: User, issued_by: User | None) -> str:
         RecoveryCode.objects.filter(user=user).delete()
         EnrolmentCode.objects.filter(user=user).delete()
         tokens.revoke_all(user)
+        User.objects.filter(pk=user.pk).update(session_epoch=F("session_epoch") + 1)
+        user.refresh_from_db(fields=["session_epoch"])
         EnrolmentCode.objects.create(
             user=user,
             digest=_enrolment_digest(code),

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 
 
@@ -54,6 +57,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     email_verified_at = models.DateTimeField(null=True, blank=True)
     is_staff = models.BooleanField(default=False, help_text="Platform admin (Django admin).")
     date_joined = models.DateTimeField(auto_now_add=True)
+    # Raised by one (F() update) to end every web session of this person at once, whatever
+    # the session backend: it is part of get_session_auth_hash, which Django checks on every
+    # request. Raised by the "lost my phone" reset (rdv.accounts.mfa.issue_enrolment_code).
+    session_epoch = models.PositiveIntegerField(default=0)
 
     objects: ClassVar[UserManager] = UserManager()
 
@@ -73,6 +80,32 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.email
+
+    # Django stores get_session_auth_hash() in the session at sign-in and compares it on
+    # every request (django.contrib.auth.get_user); a mismatch flushes the session. Mixing
+    # session_epoch into it ends all of this person's sessions when the epoch is raised.
+    # At epoch 0 the hash is exactly Django's default (an HMAC of the password field), so
+    # the sessions open when this was deployed stay valid: only a reset signs anyone out.
+    # The fallback hashes (SECRET_KEY_FALLBACKS) carry the epoch too, or a session signed
+    # under an old secret would survive a reset.
+
+    def get_session_auth_hash(self) -> str:
+        return self._epoch_session_auth_hash(secret=None)
+
+    def get_session_auth_fallback_hash(self) -> Iterator[str]:
+        for fallback_secret in settings.SECRET_KEY_FALLBACKS:
+            yield self._epoch_session_auth_hash(secret=fallback_secret)
+
+    def _epoch_session_auth_hash(self, secret: str | bytes | None) -> str:
+        if not self.session_epoch:
+            # Django's own formula (AbstractBaseUser._get_session_auth_hash, Django 5.2);
+            # tests/accounts/test_session_epoch.py checks it still matches.
+            salt = "django.contrib.auth.models.AbstractBaseUser.get_session_auth_hash"
+            value = self.password
+        else:
+            salt = "rdv.accounts.models.User.get_session_auth_hash"
+            value = f"{self.password}:{self.session_epoch}"
+        return salted_hmac(salt, value, secret=secret, algorithm="sha256").hexdigest()
 
 
 class TokenScope(models.TextChoices):

@@ -211,6 +211,10 @@ def delete_account(user: User, password: str) -> None:
         locked = User.objects.select_for_update().filter(pk=user.pk, is_active=True).first()
         if locked is None:
             raise NotFound(_("This account no longer exists."), code="account_not_found")
+        # Again under the lock: an invitation accepted since the first check made this a
+        # staff account (accepting locks the same row: rdv.clinics.staff.accept_invitation),
+        # and an administrator's membership must never outlive their account.
+        check_may_delete(locked)
         scheduling.release_bookings_of_closing_account(user=locked)
         _forget_patients(locked)
         notifications.forget_recipient(locked)

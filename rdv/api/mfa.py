@@ -16,6 +16,7 @@ from ninja.security import HttpBearer
 from rdv.accounts import mfa, passkeys, services
 from rdv.accounts.models import User
 from rdv.api.auth import request_user
+from rdv.api.limits import enforce
 from rdv.api.schemas import (
     EnrolmentTokenIn,
     EnrolmentTokenOut,
@@ -77,12 +78,15 @@ def totp_begin(request: HttpRequest, payload: StepUpIn) -> TotpEnrolmentOut:
 @router.post(
     "/totp/confirm",
     auth=EnrolmentBearer(),
-    response={200: RecoveryCodesOut, 400: E, 401: E, 409: E, 422: E},
+    response={200: RecoveryCodesOut, 400: E, 401: E, 409: E, 422: E, 429: E},
 )
 def totp_confirm(request: HttpRequest, payload: TotpConfirmIn) -> RecoveryCodesOut:
     """Confirm the authenticator with its current code. The first factor comes with ten
-    recovery codes, shown this once."""
-    return RecoveryCodesOut(recovery_codes=mfa.confirm_totp(request_user(request), payload.code))
+    recovery codes, shown this once. Each try is a code guess: the sign-in limits apply,
+    counted with the web page's for the same account."""
+    user = request_user(request)
+    enforce(request, "signin", account=f"user:{user.pk}")
+    return RecoveryCodesOut(recovery_codes=mfa.confirm_totp(user, payload.code))
 
 
 @router.post(

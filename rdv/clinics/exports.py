@@ -110,7 +110,7 @@ def _status(appointment: Appointment) -> str:
 # --- CSV ---------------------------------------------------------------------------------
 
 
-def _cell(value: str) -> str:
+def spreadsheet_text(value: str) -> str:
     """A cell a spreadsheet shows as text, never runs as a formula."""
     return f"'{value}" if value.startswith(FORMULA_STARTS) else value
 
@@ -154,7 +154,7 @@ def agenda_csv(ctx: StaffContext, first_day: date, days: int = EXPORT_DAYS) -> s
             str(appointment.get_status_display()),
             _local(confirmed).strftime("%Y-%m-%d %H:%M") if confirmed else "",
         ]
-        writer.writerow([_cell(value) for value in row])
+        writer.writerow([spreadsheet_text(value) for value in row])
     return "\ufeff" + out.getvalue()
 
 

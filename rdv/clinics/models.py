@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+
+from rdv.core.fields import in_choices
 
 
 class Clinic(models.Model):
@@ -28,6 +30,10 @@ class Clinic(models.Model):
     # Reminders go this many days before the visit, at its local time of day (0: none).
     first_reminder_days = models.PositiveSmallIntegerField(default=3)
     second_reminder_days = models.PositiveSmallIntegerField(default=1)
+    # How the clinic's notifications present themselves: the name shown beside our sending
+    # address (empty: the clinic's name) and where a patient's reply goes (empty: nowhere).
+    sender_name = models.CharField(max_length=80, blank=True)
+    reply_to_email = models.EmailField(blank=True)
     is_active = models.BooleanField(default=True)
 
     class Meta:
@@ -94,24 +100,115 @@ class PractitionerLanguage(models.Model):
         return self.code
 
 
+class StaffRole(models.TextChoices):
+    CLINIC_ADMIN = "clinic_admin", _("Clinic administrator")
+    RECEPTIONIST = "receptionist", _("Receptionist")
+    PRACTITIONER = "practitioner", _("Practitioner")
+
+
 class Membership(models.Model):
     """A user's role at one clinic. Staff can belong to several clinics."""
 
-    class Role(models.TextChoices):
-        CLINIC_ADMIN = "clinic_admin", _("Clinic administrator")
-        RECEPTIONIST = "receptionist", _("Receptionist")
-        PRACTITIONER = "practitioner", _("Practitioner")
+    Role = StaffRole
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
     )
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=20, choices=Role.choices)
+    # The practitioner this member is, for "my day" and "my registered patients". Same
+    # clinic as the membership (checked by rdv.clinics.staff, which alone writes it).
+    practitioner = models.ForeignKey(
+        Practitioner,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="memberships",
+    )
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["user", "clinic"], name="membership_unique"),
+            models.CheckConstraint(
+                condition=in_choices("role", StaffRole), name="membership_role_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(practitioner__isnull=True) | Q(role="practitioner"),
+                name="membership_practitioner_only_for_practitioners",
+            ),
+            models.UniqueConstraint(
+                fields=["practitioner"],
+                condition=Q(practitioner__isnull=False),
+                name="membership_one_account_per_practitioner",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.role} @ {self.clinic_id}"
+
+
+# The roles that book, move and cancel for patients and handle walk-ins (not practitioners).
+FRONT_DESK_ROLES = (StaffRole.CLINIC_ADMIN, StaffRole.RECEPTIONIST)
+
+
+class StaffInvitation(models.Model):
+    """An invitation to join a clinic's staff, sent by email with a one-time link.
+
+    Only the SHA-256 of the link's secret is stored. Accepting needs an account with a
+    second factor enrolled (the portal refuses sessions without one anyway); the
+    membership is created then, with the role chosen here.
+    """
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=20, choices=StaffRole.choices)
+    practitioner = models.ForeignKey(
+        Practitioner, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=in_choices("role", StaffRole), name="invitation_role_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(practitioner__isnull=True) | Q(role="practitioner"),
+                name="invitation_practitioner_only_for_practitioners",
+            ),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=F("created_at")), name="invitation_expires_after"
+            ),
+            # Accepted or revoked, never both.
+            models.CheckConstraint(
+                condition=Q(accepted_at__isnull=True) | Q(revoked_at__isnull=True),
+                name="invitation_accepted_or_revoked",
+            ),
+            models.CheckConstraint(
+                condition=Q(accepted_at__isnull=True) | Q(accepted_by__isnull=False),
+                name="invitation_accepted_by_someone",
+            ),
+            # One open invitation per address and clinic: a new one revokes the old.
+            models.UniqueConstraint(
+                fields=["clinic", "email"],
+                condition=Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="invitation_one_open_per_email",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"invitation {self.pk} to clinic {self.clinic_id}"

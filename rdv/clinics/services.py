@@ -16,11 +16,14 @@ from django.utils.translation import gettext_lazy as _
 from rdv.audit import services as audit
 from rdv.clinics.models import Clinic, Membership, Practitioner, PractitionerLanguage
 from rdv.clinics.queries import StaffContext
+from rdv.clinics.sender import clean_reply_to, clean_sender_name
 from rdv.core import clock
 from rdv.core.errors import NotFound, PermissionDenied, ValidationError
-from rdv.patients.models import Patient
+from rdv.patients.identity import identity_index
+from rdv.patients.models import Patient, reachable_by
 from rdv.patients.queries import patients_with_ramq
-from rdv.patients.ramq import check_ramq_format
+from rdv.patients.ramq import check_ramq_format, ramq_letters
+from rdv.patients.services import check_date_of_birth
 from rdv.scheduling import queries
 from rdv.scheduling import services as scheduling
 from rdv.scheduling.models import Appointment, AppointmentStatus, AvailabilityRule
@@ -283,16 +286,45 @@ def update_practitioner(
 
 def find_callers(ctx: StaffContext, ramq_number: str) -> list[Patient]:
     """The people holding this health insurance number on RDV Santé (a caller gives it over
-    the phone): found through its blind index, each find audited for that person."""
+    the phone): found through its blind index among those this clinic may book for
+    (reachable_by: open accounts, and its own files), each find audited for that person."""
     if ctx.role == Membership.Role.PRACTITIONER:
         raise PermissionDenied(_("Only the front desk books for patients."), code="role")
     number = check_ramq_format(ramq_number)
     with transaction.atomic():
         people = list(
             patients_with_ramq(number)
-            .filter(archived_at__isnull=True, account__is_active=True)
+            .filter(reachable_by(ctx.clinic), archived_at__isnull=True)
             .order_by("last_name", "first_name", "pk")
         )
+        for person in people:
+            audit_view(ctx, "patient.lookup", person.pk, "patient", person.pk)
+    return people
+
+
+def find_callers_by_identity(
+    ctx: StaffContext, *, last_name: str, date_of_birth: date, first_name: str = ""
+) -> list[Patient]:
+    """A caller without their health card, found by surname and date of birth (through
+    their blind index, the date being encrypted), narrowed by the first name's beginning
+    when one is given. Each person found is audited as a look-up."""
+    if ctx.role == Membership.Role.PRACTITIONER:
+        raise PermissionDenied(_("Only the front desk books for patients."), code="role")
+    born = check_date_of_birth(date_of_birth)
+    key = identity_index(last_name, born)
+    if not key:
+        raise ValidationError(
+            _("Enter the caller's surname."), field="last_name", code="last_name_required"
+        )
+    given = ramq_letters(first_name)
+    with transaction.atomic():
+        people = [
+            person
+            for person in Patient.objects.filter(
+                reachable_by(ctx.clinic), identity_blind_index=key, archived_at__isnull=True
+            ).order_by("last_name", "first_name", "pk")
+            if ramq_letters(person.first_name).startswith(given)
+        ]
         for person in people:
             audit_view(ctx, "patient.lookup", person.pk, "patient", person.pk)
     return people
@@ -303,7 +335,7 @@ def view_caller(ctx: StaffContext, patient_id: int) -> Patient:
     again for the next step; an audited view."""
     with transaction.atomic():
         patient = Patient.objects.filter(
-            pk=patient_id, archived_at__isnull=True, account__is_active=True
+            reachable_by(ctx.clinic), pk=patient_id, archived_at__isnull=True
         ).first()
         if patient is None:
             raise NotFound(_("Patient not found."), code="patient_not_found")
@@ -328,9 +360,13 @@ def update_clinic_settings(
     cancellation_cutoff_hours: int,
     first_reminder_days: int,
     second_reminder_days: int,
+    sender_name: str | None = None,
+    reply_to_email: str | None = None,
 ) -> Clinic:
     """Set how close to a visit patients may still cancel or move it online (0–168 hours)
-    and how many days before it the two reminders go (0–14 days, 0: none).
+    and how many days before it the two reminders go (0–14 days, 0: none); and, when
+    given, the name the clinic's messages go out under and where replies go
+    (rdv.clinics.sender: a name that could inject an email header is refused).
 
     Reminder days apply to bookings made afterwards: reminders already queued keep their
     time (patients were told of them when they booked). One transaction with its audit
@@ -347,18 +383,20 @@ def update_clinic_settings(
     )
     _check_bounds(first_reminder_days, "first_reminder_days", REMINDER_DAYS_MAX, days_message)
     _check_bounds(second_reminder_days, "second_reminder_days", REMINDER_DAYS_MAX, days_message)
+    fields: dict[str, int | str] = {
+        "cancellation_cutoff_hours": cancellation_cutoff_hours,
+        "first_reminder_days": first_reminder_days,
+        "second_reminder_days": second_reminder_days,
+    }
+    if sender_name is not None:
+        fields["sender_name"] = clean_sender_name(sender_name)
+    if reply_to_email is not None:
+        fields["reply_to_email"] = clean_reply_to(reply_to_email)
     with transaction.atomic():
         clinic = Clinic.objects.select_for_update().get(pk=ctx.clinic.pk)
-        clinic.cancellation_cutoff_hours = cancellation_cutoff_hours
-        clinic.first_reminder_days = first_reminder_days
-        clinic.second_reminder_days = second_reminder_days
-        clinic.save(
-            update_fields=[
-                "cancellation_cutoff_hours",
-                "first_reminder_days",
-                "second_reminder_days",
-            ]
-        )
+        for name, value in fields.items():
+            setattr(clinic, name, value)
+        clinic.save(update_fields=list(fields))
         audit.record(
             "clinic.settings",
             actor=ctx.user,

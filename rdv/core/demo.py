@@ -237,6 +237,9 @@ def _languages(rng: random.Random) -> list[str]:
     return codes
 
 
+DEMO_RELEASE_HOURS = 24
+
+
 # (appointment types, visibility, minutes) per profession and clinic kind.
 def _rule_shape(rng: random.Random, profession: str, kind: str) -> tuple[list[str], int]:
     if kind == Clinic.Kind.WALK_IN:
@@ -286,6 +289,8 @@ def _rules_for(
                     slot_minutes=minutes,
                     appointment_type=appointment_type,
                     visibility=Visibility.REGISTERED if reserved else Visibility.PUBLIC,
+                    # Reserved times still free the day before open to everyone.
+                    release_hours=DEMO_RELEASE_HOURS if reserved else None,
                     valid_from=start,
                 )
             )

@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 
 from rdv.accounts.models import User
+from rdv.clinics import evening
 from rdv.core import clock
 from rdv.notifications.models import (
     ACCOUNT_KINDS,
@@ -121,10 +122,13 @@ def _outdated(message: Message, now: datetime) -> bool:
     """Not worth sending any more: a reminder whose appointment was cancelled, moved or
     has passed, or whose recipient turned reminders (or that channel) off since; a
     missed-visit notice for a patient checked in after all; an account email whose code
-    or link has expired."""
+    or link has expired; an evening day-sheet email whose day is over or whose recipient
+    is no longer an administrator of the clinic."""
     if message.kind in ACCOUNT_KINDS:
         expires_at = json.loads(message.payload or "{}").get("expires_at")
         return expires_at is not None and datetime.fromisoformat(expires_at) <= now
+    if message.kind == Kind.DAY_SHEET:
+        return not evening.still_wanted(message, now)
     if message.kind == Kind.MISSED:
         # The patient was checked in after all (late) since the notice was written.
         return message.appointment is None or message.appointment.status != AppointmentStatus.NOSHOW

@@ -29,15 +29,20 @@ class Kind(models.TextChoices):
     MISSED = "missed", _("Missed appointment")
     # To the clinic's administrators: a message to one of their patients failed for good.
     UNDELIVERED = "undelivered", _("Message not delivered")
+    # To the clinic's administrators, the evening before: a link to tomorrow's day sheet
+    # (rdv.clinics.evening). `payload` names the clinic and the day.
+    DAY_SHEET = "day_sheet", _("Tomorrow's day sheet")
     # About the account itself; their text is written when they are queued (`payload`).
     EMAIL_CODE = "email_code", _("Email confirmation code")
     RESET_LINK = "reset_link", _("Password reset link")
     PASSWORD_CHANGED = "pwd_changed", _("Password changed")
+    # To someone invited to join a clinic's staff (rdv.clinics.staff): the link.
+    STAFF_INVITATION = "staff_invite", _("Staff invitation")
 
 
 # Messages about an account, not an appointment: written with their text (a code, a
 # link), which is erased once the message is sent or given up.
-ACCOUNT_KINDS = (Kind.EMAIL_CODE, Kind.RESET_LINK, Kind.PASSWORD_CHANGED)
+ACCOUNT_KINDS = (Kind.EMAIL_CODE, Kind.RESET_LINK, Kind.PASSWORD_CHANGED, Kind.STAFF_INVITATION)
 
 
 class MessageStatus(models.TextChoices):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import date
 
 from django.conf import settings
 from django.template.loader import render_to_string
@@ -12,6 +13,9 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from rdv.clinics import evening
+from rdv.clinics.models import Clinic
+from rdv.clinics.sender import reply_to, sender_name
 from rdv.notifications.links import link_url, unsubscribe_url
 from rdv.notifications.models import ACCOUNT_KINDS, Channel, Kind, Message
 from rdv.scheduling.ics import appointment_calendar
@@ -37,6 +41,10 @@ class Rendered:
     # A reminder email's "stop reminders" link: the same in its footer and its
     # List-Unsubscribe header (a signed link differs from one second to the next).
     unsubscribe_url: str = ""
+    # A message from a clinic to its patient goes out under the clinic's sender name
+    # (beside our own sending address) and, if it has one, with its Reply-To address.
+    from_name: str = ""
+    reply_to: str = ""
 
 
 def _links(message: Message) -> dict[str, str]:
@@ -67,17 +75,22 @@ def _account_message(message: Message) -> Rendered:
 def render(message: Message) -> Rendered:
     if message.kind in ACCOUNT_KINDS:
         return _account_message(message)
+    if message.kind == Kind.DAY_SHEET:
+        return _day_sheet_message(message)
     appointment = message.appointment
     if appointment is None:
         raise ValueError(f"{message} has no appointment")
     slot = appointment.slot
     stop_url = _unsubscribe_url(message)
+    # To the clinic's own administrators (UNDELIVERED): from us, not from the clinic.
+    from_clinic = message.kind != Kind.UNDELIVERED
     context = {
         "kind": message.kind,
         "appointment": appointment,
         "patient": appointment.patient,
         "slot": slot,
         "clinic": slot.clinic,
+        "sender": sender_name(slot.clinic),
         "practitioner": slot.practitioner,
         "site_url": settings.SITE_URL,
         "links": _links(message),
@@ -101,4 +114,27 @@ def render(message: Message) -> Rendered:
         sms=sms,
         calendar=calendar,
         unsubscribe_url=stop_url,
+        from_name=sender_name(slot.clinic) if from_clinic else "",
+        reply_to=reply_to(slot.clinic) if from_clinic else "",
     )
+
+
+def _day_sheet_message(message: Message) -> Rendered:
+    """The evening email to a clinic administrator (rdv.clinics.evening): the link to
+    tomorrow's day sheet, no patient data. The link is made now, the same on every try."""
+    if message.recipient is None:
+        raise ValueError(f"{message} has no recipient")
+    written = json.loads(message.payload)
+    clinic = Clinic.objects.get(pk=written["clinic_id"])
+    day = date.fromisoformat(written["day"])
+    context = {
+        "clinic": clinic,
+        "day": day,
+        "url": evening.sheet_url(clinic_id=clinic.pk, user_id=message.recipient.pk, day=day),
+        "LANGUAGE_CODE": message.language,
+    }
+    with translation.override(message.language):
+        subject = _("Tomorrow's day sheet — %(clinic)s") % {"clinic": clinic.name}
+        text = render_to_string("notifications/day_sheet.txt", context)
+        html = render_to_string("notifications/day_sheet.html", context)
+    return Rendered(subject=subject, text=text, html=html, sms="", calendar=None)

@@ -15,6 +15,7 @@ import smtplib
 import urllib.error
 import urllib.parse
 import urllib.request
+from email.utils import formataddr, parseaddr
 from pathlib import Path
 
 from django.conf import settings
@@ -44,6 +45,16 @@ def message_id(message: Message) -> str:
     return f"<{message.key.replace(':', '.')}@{domain}>"
 
 
+def from_header(content: Rendered) -> str:
+    """Our sending address, under the clinic's name when the message is the clinic's:
+    "GMF Laval <ne-pas-repondre@…>", the name RFC 2047-encoded when it has accents.
+    The address stays ours (SPF and DKIM pass; the clinic's domain is not spoofed)."""
+    if not content.from_name:
+        return settings.DEFAULT_FROM_EMAIL
+    _our_name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
+    return formataddr((content.from_name, address))
+
+
 def send_email(message: Message, content: Rendered) -> str:
     mail_id = message_id(message)
     headers = {"Message-ID": mail_id}
@@ -55,8 +66,9 @@ def send_email(message: Message, content: Rendered) -> str:
     email = EmailMultiAlternatives(
         subject=content.subject,
         body=content.text,
-        from_email=settings.DEFAULT_FROM_EMAIL,
+        from_email=from_header(content),
         to=[message.address],
+        reply_to=[content.reply_to] if content.reply_to else None,
         headers=headers,
     )
     if content.html:

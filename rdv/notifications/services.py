@@ -17,6 +17,7 @@ from rdv.clinics.models import Membership
 from rdv.core import clock
 from rdv.core.crypto import blind_index
 from rdv.notifications.models import Channel, Kind, Message, MessageStatus
+from rdv.patients.models import Patient
 from rdv.patients.queries import own_patient
 from rdv.scheduling.models import Appointment
 
@@ -27,6 +28,8 @@ TWILIO_UNSUBSCRIBED = "21610"  # "Attempt to send to unsubscribed recipient"
 STOP_WORDS = frozenset(
     {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "ARRET", "ARRÊT", "ARRETER"}
 )
+# A clinic's file of a caller without an account has no language preference yet: Quebec's.
+RECORD_LANGUAGE = "fr"
 QUIET_START = time(21, 0)
 QUIET_END = time(8, 0)
 
@@ -53,8 +56,14 @@ def reminder_time(start: datetime, days_before: int) -> datetime:
     return datetime.combine(day, local.time(), tzinfo=clock.LOCAL_TZ)
 
 
-def _channels(user: User) -> list[tuple[str, str]]:
-    """(channel, address) pairs the account holder asked for."""
+def _channels(patient: Patient) -> list[tuple[str, str]]:
+    """(channel, address) pairs the account holder asked for; for a clinic's file of a
+    caller without an account, a text to the file's phone (none without one, or once the
+    number answered STOP)."""
+    user = patient.account
+    if user is None:
+        sms = patient.phone and not patient.sms_stopped
+        return [(Channel.SMS, patient.phone)] if sms else []
     wanted: list[tuple[str, str]] = []
     if user.notify_by_email and user.email:
         wanted.append((Channel.EMAIL, user.email))
@@ -84,7 +93,7 @@ def _message(
         appointment=appointment,
         address=address,
         address_index=address_index(address),
-        language=user.preferred_language,
+        language=user.preferred_language if user is not None else RECORD_LANGUAGE,
         due_at=after_quiet_hours(due_at) if channel == Channel.SMS else due_at,
         created_at=now,
     )
@@ -107,17 +116,17 @@ def _now_messages(appointment: Appointment, kind: str, suffix: str, now: datetim
             due_at=now,
             now=now,
         )
-        for channel, address in _channels(appointment.patient.account)
+        for channel, address in _channels(appointment.patient)
     ]
 
 
 def _reminders(appointment: Appointment, now: datetime) -> list[Message]:
     user = appointment.patient.account
-    if not user.reminders:
+    if user is not None and not user.reminders:
         return []
     slot = appointment.slot
     clinic = slot.clinic
-    channels = _channels(user)
+    channels = _channels(appointment.patient)
     messages: list[Message] = []
     for days in sorted({clinic.first_reminder_days, clinic.second_reminder_days}, reverse=True):
         due = reminder_time(slot.start, days)
@@ -220,7 +229,7 @@ def stop_requested(*, number: str, body: str) -> bool:
 def stop_sms_for(index: str) -> None:
     """Text messages off for every account that used this number, as the account's own
     preference change would do, audited the same way (by the system, on the number's
-    request)."""
+    request); and for every clinic's file of a caller without an account that did."""
     accounts = list(
         Message.objects.filter(address_index=index, channel=Channel.SMS, recipient__isnull=False)
         .values_list("recipient", flat=True)
@@ -234,9 +243,33 @@ def stop_sms_for(index: str) -> None:
             role="system",
             subject=audit.Subject(object_type="account", object_id=str(account_id)),
         )
+    _stop_sms_for_records(index)
     Message.objects.filter(
         address_index=index, channel=Channel.SMS, status=MessageStatus.PENDING
     ).update(status=MessageStatus.CANCELLED)
+
+
+def _stop_sms_for_records(index: str) -> None:
+    records = list(
+        Patient.objects.filter(
+            account__isnull=True,
+            sms_stopped=False,
+            appointments__messages__address_index=index,
+            appointments__messages__channel=Channel.SMS,
+        )
+        .values_list("pk", flat=True)
+        .distinct()
+    )
+    Patient.objects.filter(pk__in=records).update(sms_stopped=True)
+    for patient_id in records:
+        audit.record(
+            "patient.sms_stopped",
+            actor=None,
+            role="system",
+            subject=audit.Subject(
+                object_type="patient", object_id=str(patient_id), patient_id=patient_id
+            ),
+        )
 
 
 def forget_recipient(user: User) -> None:

@@ -5,18 +5,26 @@ health data itself)."""
 from __future__ import annotations
 
 from datetime import date
+from typing import NamedTuple
 
 import phonenumbers
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from rdv.accounts.models import User
 from rdv.audit import services as audit
+from rdv.clinics.models import FRONT_DESK_ROLES, Practitioner
+from rdv.clinics.queries import StaffContext
 from rdv.core import clock
 from rdv.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
-from rdv.patients.models import Patient
-from rdv.patients.queries import eligible_family_doctors
+from rdv.patients.identity import identity_index
+from rdv.patients.models import Patient, reachable_by
+from rdv.patients.queries import (
+    FAMILY_DOCTOR_PROFESSIONS,
+    eligible_family_doctors,
+    patients_with_ramq,
+)
 from rdv.patients.ramq import (
     normalise_ramq,
     ramq_blind_index,
@@ -333,6 +341,40 @@ def dependants_of(user: User) -> QuerySet[Patient]:
     )
 
 
+class NewPerson(NamedTuple):
+    first_name: str
+    last_name: str
+    last_name_at_birth: str
+    date_of_birth: date
+    ramq_number: str
+    card_sequence_number: str
+
+
+def _checked_new_person(
+    *,
+    first_name: str,
+    last_name: str,
+    last_name_at_birth: str,
+    date_of_birth: date,
+    ramq_number: str,
+    card_sequence_number: str,
+) -> NewPerson:
+    """A new patient's names, date of birth and health card, checked together as on a
+    profile (the card must fit the names and the date): a dependant or a caller's file."""
+    first = _clean_name(first_name, "first_name")
+    last = _clean_name(last_name, "last_name")
+    at_birth = _clean_name(last_name_at_birth, "last_name_at_birth", required=False)
+    born = check_date_of_birth(date_of_birth)
+    number, sequence = _checked_card(
+        ramq_number,
+        card_sequence_number,
+        first_name=first,
+        last_name_at_birth=at_birth or last,
+        date_of_birth=born,
+    )
+    return NewPerson(first, last, at_birth, born, number, sequence)
+
+
 def add_dependant(
     *,
     user: User,
@@ -355,16 +397,13 @@ def add_dependant(
         raise ValidationError(
             _("Choose child or other family member."), field="relationship", code="relationship"
         )
-    first = _clean_name(first_name, "first_name")
-    last = _clean_name(last_name, "last_name")
-    at_birth = _clean_name(last_name_at_birth, "last_name_at_birth", required=False)
-    born = check_date_of_birth(date_of_birth)
-    number, sequence = _checked_card(
-        ramq_number,
-        card_sequence_number,
-        first_name=first,
-        last_name_at_birth=at_birth or last,
-        date_of_birth=born,
+    first, last, at_birth, born, number, sequence = _checked_new_person(
+        first_name=first_name,
+        last_name=last_name,
+        last_name_at_birth=last_name_at_birth,
+        date_of_birth=date_of_birth,
+        ramq_number=ramq_number,
+        card_sequence_number=card_sequence_number,
     )
     with transaction.atomic():
         _lock_account(user)
@@ -416,3 +455,179 @@ def remove_dependant(*, user: User, patient: Patient) -> None:
         locked.phone = ""
         locked.family_doctor = None
         locked.save(update_fields=["archived_at", "phone", "family_doctor"])
+
+
+# --- Registration with a family doctor (the clinic's front desk) ---------------------------
+
+
+def set_family_doctor(
+    ctx: StaffContext, *, patient_id: int, practitioner_id: int, registered: bool
+) -> Patient:
+    """Register a patient with one of the clinic's family doctors or nurse practitioners
+    (`registered=True`), or end that registration (`registered=False`).
+
+    The practitioner must be this clinic's (NotFound otherwise, whatever the role). To
+    register, they must be active and take registered patients, and the patient must not be
+    registered with a practitioner of another clinic: that registration is the patient's to
+    end, from their profile. Unregistering ends only a registration with this practitioner
+    (NotFound otherwise). The patient's row is locked after the practitioner's, the order
+    rdv.clinics.services.update_practitioner locks them in; one transaction with its audit
+    entry. Registering again with the same practitioner changes nothing.
+    """
+    with transaction.atomic():
+        practitioner = (
+            Practitioner.objects.select_for_update()
+            .filter(pk=practitioner_id, clinic=ctx.clinic)
+            .first()
+        )
+        if practitioner is None:
+            raise NotFound(_("Practitioner not found."), code="practitioner_not_found")
+        if ctx.role not in FRONT_DESK_ROLES:
+            raise PermissionDenied(
+                _("Only the front desk records the patients registered with a practitioner."),
+                code="role",
+            )
+        # Only the patient's row: its account's is taken first by the patient's own
+        # changes (_lock_account), so locking both here could deadlock with them.
+        patient = (
+            Patient.objects.select_for_update(of=("self",))
+            .filter(reachable_by(ctx.clinic), pk=patient_id, archived_at__isnull=True)
+            .first()
+        )
+        if patient is None or (not registered and patient.family_doctor_id != practitioner.pk):
+            raise NotFound(_("Patient not found."), code="patient_not_found")
+        if registered:
+            if patient.family_doctor_id == practitioner.pk:
+                return patient
+            _check_may_register(practitioner, patient, ctx)
+        patient.family_doctor = practitioner if registered else None
+        patient.save(update_fields=["family_doctor"])
+        audit.record(
+            "patient.family_doctor" if registered else "patient.family_doctor_removed",
+            actor=ctx.user,
+            role=ctx.role,
+            subject=audit.Subject(
+                object_type="patient",
+                object_id=str(patient.pk),
+                patient_id=patient.pk,
+                clinic_id=ctx.clinic.pk,
+            ),
+        )
+    return patient
+
+
+def _check_may_register(practitioner: Practitioner, patient: Patient, ctx: StaffContext) -> None:
+    if not practitioner.is_active:
+        raise Conflict(
+            _("This practitioner is inactive: they cannot take registered patients."),
+            code="practitioner_inactive",
+        )
+    if practitioner.profession not in FAMILY_DOCTOR_PROFESSIONS:
+        raise Conflict(
+            _("Only family doctors and nurse practitioners take registered patients."),
+            code="not_a_family_doctor",
+        )
+    current = patient.family_doctor
+    if current is not None and current.clinic_id != ctx.clinic.pk:
+        raise Conflict(
+            _(
+                "This patient is registered with a family doctor at another clinic. They can "
+                "end that registration from their profile; then register them here."
+            ),
+            code="registered_elsewhere",
+        )
+
+
+# --- Files the front desk creates for callers without an account ---------------------------
+
+
+def _check_no_file_yet(ctx: StaffContext, number: str, first: str, last: str, born: date) -> None:
+    """A caller the clinic can already find gets no second file: search for them instead."""
+    people = Patient.objects.filter(reachable_by(ctx.clinic), archived_at__isnull=True)
+    if number and people.filter(pk__in=patients_with_ramq(number).values("pk")).exists():
+        raise Conflict(
+            _(
+                "Someone with this health insurance number is already on RDV Santé: find "
+                "them by their number instead."
+            ),
+            field="ramq_number",
+            code="caller_exists",
+        )
+    same = people.filter(identity_blind_index=identity_index(last, born))
+    if not number and any(p.first_name.casefold() == first.casefold() for p in same):
+        raise Conflict(
+            _(
+                "Someone with this name and date of birth is already on RDV Santé: find "
+                "them by name and date of birth instead."
+            ),
+            code="caller_exists",
+        )
+
+
+def create_caller(
+    ctx: StaffContext,
+    *,
+    first_name: str,
+    last_name: str,
+    last_name_at_birth: str,
+    date_of_birth: date,
+    ramq_number: str,
+    card_sequence_number: str,
+    phone: str,
+) -> Patient:
+    """The front desk creates the file of a caller who has no RDV Santé account: theirs
+    to book, this clinic's alone (record_clinic), all or nothing.
+
+    The same checks as a patient's own profile: names, a date of birth that can be
+    someone's, a RAMQ number (optional: the caller may not have it at hand) that fits the
+    names and date of birth, a phone stored in E.164 (their confirmations and reminders go
+    there by text; none without one). Without a number, the one-upcoming-appointment-per-
+    card rule cannot apply to them. Someone the clinic can already find (the card on an
+    open account or on one of this clinic's files, or with no card the same names and
+    date of birth) is a Conflict: find them instead; the unique (clinic, card) constraint
+    settles two receptionists racing. Audited as `patient.create_record`.
+    """
+    if ctx.role not in FRONT_DESK_ROLES:
+        raise PermissionDenied(_("Only the front desk books for patients."), code="role")
+    first, last, at_birth, born, number, sequence = _checked_new_person(
+        first_name=first_name,
+        last_name=last_name,
+        last_name_at_birth=last_name_at_birth,
+        date_of_birth=date_of_birth,
+        ramq_number=ramq_number,
+        card_sequence_number=card_sequence_number,
+    )
+    phone_number = normalise_phone(phone)
+    _check_no_file_yet(ctx, number, first, last, born)
+    try:
+        with transaction.atomic():
+            patient = Patient.objects.create(
+                record_clinic=ctx.clinic,
+                relationship=Patient.Relationship.SELF,
+                first_name=first,
+                last_name=last,
+                last_name_at_birth=at_birth,
+                date_of_birth=born,
+                phone=phone_number,
+            )
+            audit.record(
+                "patient.create_record",
+                actor=ctx.user,
+                role=ctx.role,
+                subject=audit.Subject(
+                    object_type="patient",
+                    object_id=str(patient.pk),
+                    patient_id=patient.pk,
+                    clinic_id=ctx.clinic.pk,
+                ),
+            )
+            return _store_card(patient, number, sequence, ctx.user)
+    except IntegrityError as exc:
+        raise Conflict(
+            _(
+                "This clinic already has a file for this health insurance number: find "
+                "the caller by their number instead."
+            ),
+            field="ramq_number",
+            code="caller_exists",
+        ) from exc

@@ -77,6 +77,9 @@ class AvailabilityRule(models.Model):
     visibility = models.CharField(
         max_length=12, choices=Visibility.choices, default=Visibility.PUBLIC
     )
+    # Release rule for reserved slots: still free this many hours before they start, they
+    # open to the public. Empty: they stay reserved.
+    release_hours = models.PositiveSmallIntegerField(null=True, blank=True)
     valid_from = models.DateField()
     valid_until = models.DateField(null=True, blank=True)
 
@@ -100,6 +103,11 @@ class AvailabilityRule(models.Model):
             ),
             models.CheckConstraint(
                 condition=in_choices("visibility", Visibility), name="rule_visibility_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(release_hours__isnull=True)
+                | Q(visibility="registered", release_hours__gte=1, release_hours__lte=336),
+                name="rule_release_only_reserved",
             ),
         ]
 
@@ -170,6 +178,9 @@ class Slot(models.Model):
     end = models.DateTimeField()
     appointment_type = models.CharField(max_length=20, choices=AppointmentType.choices)
     visibility = models.CharField(max_length=12, choices=Visibility.choices)
+    # A reserved slot still free at this instant is open to the public (its rule's
+    # release_hours before `start`); NULL: reserved until it starts.
+    public_from = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.FREE)
     hold_owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -230,6 +241,11 @@ class Slot(models.Model):
             ),
             models.CheckConstraint(
                 condition=in_choices("visibility", Visibility), name="slot_visibility_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(public_from__isnull=True)
+                | Q(visibility="registered", public_from__lt=F("start")),
+                name="slot_public_from_only_reserved",
             ),
         ]
         indexes = [

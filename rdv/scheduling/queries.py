@@ -44,6 +44,18 @@ def _add_years(day: date, years: int) -> date:
         return day.replace(year=day.year + years, day=28)
 
 
+def open_to_public(now: datetime) -> Q:
+    """Slots anyone may see and book: public ones, and reserved ones whose release time
+    (`public_from`) has come. The one definition every visibility check uses."""
+    return Q(visibility=Visibility.PUBLIC) | Q(public_from__lte=now)
+
+
+def is_open_to_public(slot: Slot, now: datetime) -> bool:
+    return slot.visibility == Visibility.PUBLIC or (
+        slot.public_from is not None and slot.public_from <= now
+    )
+
+
 def appointments_for_user(user: User) -> QuerySet[Appointment]:
     """Appointments of every patient the user manages, soonest first."""
     return (
@@ -100,7 +112,8 @@ class AvailabilityPage:
 
 # One small index scan per clinic (the partial index on (clinic_id, start) WHERE free):
 # reading "the first N free slots of this clinic" is cheap; "the first N of these 80
-# clinics together" is not. DESIGN.md measured the difference at about 10x.
+# clinics together" is not. DESIGN.md measured the difference at about 10x. Visibility
+# (open_to_public, below in SQL) filters the rows the scan reads, with `now` bound once.
 _PER_CLINIC = """
     SELECT s.id, s.clinic_id, s.practitioner_id, s.start, s."end", s.appointment_type
     FROM scheduling_slot s
@@ -108,7 +121,7 @@ _PER_CLINIC = """
       AND s.start >= %(start_from)s AND s.start < %(start_before)s
       AND (s.hold_expires_at IS NULL OR s.hold_expires_at <= %(now)s
            OR s.hold_owner_id = %(viewer_id)s)
-      AND (s.visibility = 'public' {reserved})
+      AND (s.visibility = 'public' OR s.public_from <= %(now)s {reserved})
       AND EXISTS (SELECT 1 FROM clinics_practitioner p
                   WHERE p.id = s.practitioner_id AND p.is_active)
       {type_filter} {practitioner_filter}
@@ -272,9 +285,12 @@ def clinic_appointment(ctx: StaffContext, appointment_id: int) -> Appointment:
 
 
 def clinic_patient(ctx: StaffContext, patient_id: int) -> Patient:
-    """A patient known to this clinic: booked there, or registered with one of its doctors."""
+    """A patient known to this clinic: booked there, registered with one of its doctors,
+    or one of its own files of callers without an account."""
     known = Patient.objects.filter(
-        Q(appointments__slot__clinic=ctx.clinic) | Q(family_doctor__clinic=ctx.clinic),
+        Q(appointments__slot__clinic=ctx.clinic)
+        | Q(family_doctor__clinic=ctx.clinic)
+        | Q(record_clinic=ctx.clinic),
         pk=patient_id,
     ).distinct()
     found = known.first()
@@ -284,8 +300,9 @@ def clinic_patient(ctx: StaffContext, patient_id: int) -> Patient:
 
 
 def visible_slot(user: User | None, slot_id: int) -> Slot:
-    """A bookable-looking slot as this visitor may see it: public, or reserved for the
-    family doctor of one of the user's patients. Anything else answers NotFound."""
+    """A bookable-looking slot as this visitor may see it: open to the public (or
+    released), or reserved for the family doctor of one of the user's patients. Anything
+    else answers NotFound."""
     slot = (
         Slot.objects.select_related("clinic", "practitioner")
         .filter(pk=slot_id, clinic__is_active=True, practitioner__is_active=True)
@@ -293,7 +310,7 @@ def visible_slot(user: User | None, slot_id: int) -> Slot:
         .first()
     )
     if slot is None or (
-        slot.visibility != Visibility.PUBLIC
+        not is_open_to_public(slot, clock.now())
         and (
             user is None
             or not Patient.objects.filter(
@@ -346,7 +363,39 @@ def clinic_free_slots_for(
     limit: int = 200,
 ) -> list[Slot]:
     """The clinic's free, unheld future times this patient may take, over `days` local
-    days: public ones, and those reserved for their family doctor's patients."""
+    days: those open to the public (or released), and those reserved for their family
+    doctor's patients."""
+    now = clock.now()
+    found = _clinic_free_slots(ctx, first_day, days, practitioner_id).filter(
+        open_to_public(now) | Q(practitioner_id=patient.family_doctor_id)
+    )
+    return [
+        s for s in found[:limit] if type_fits(patient.date_of_birth, s.appointment_type, s.start)
+    ]
+
+
+def clinic_slots_for_move(
+    ctx: StaffContext,
+    appointment: Appointment,
+    *,
+    day: date,
+    practitioner_id: int | None = None,
+    limit: int = 200,
+) -> list[Slot]:
+    """Where the clinic may move this appointment on one local day: any free, unheld future
+    time of the clinic (any practitioner, any type, reserved ones too: the clinic decides
+    for its own patients) whose type fits the patient. See services.move_for_clinic."""
+    patient = appointment.patient
+    found = _clinic_free_slots(ctx, day, 1, practitioner_id).exclude(pk=appointment.slot_id)
+    return [
+        s for s in found[:limit] if type_fits(patient.date_of_birth, s.appointment_type, s.start)
+    ]
+
+
+def _clinic_free_slots(
+    ctx: StaffContext, first_day: date, days: int, practitioner_id: int | None
+) -> QuerySet[Slot]:
+    """The clinic's free, unheld future times over `days` local days, soonest first."""
     now = clock.now()
     start, end = clock.local_day_bounds(first_day, first_day + timedelta(days=days - 1))
     found = (
@@ -358,12 +407,9 @@ def clinic_free_slots_for(
             practitioner__is_active=True,
         )
         .filter(Q(hold_expires_at__isnull=True) | Q(hold_expires_at__lte=now))
-        .filter(Q(visibility=Visibility.PUBLIC) | Q(practitioner_id=patient.family_doctor_id))
         .select_related("practitioner")
         .order_by("start", "pk")
     )
     if practitioner_id is not None:
         found = found.filter(practitioner_id=practitioner_id)
-    return [
-        s for s in found[:limit] if type_fits(patient.date_of_birth, s.appointment_type, s.start)
-    ]
+    return found

@@ -7,6 +7,9 @@ Across daylight-saving changes:
   occurrence;
 - a slot lasts its real duration and must end, on the wall clock, by the rule's end;
 - slots never overlap each other or a closure (a sweep drops any that would).
+
+A reserved rule with a release time gives each slot the instant it opens to the public
+(`public_from`, that many real hours before its start: across a clock change too).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class RuleSpec:
     visibility: str
     valid_from: date
     valid_until: date | None = None
+    release_hours: int | None = None  # reserved slots open to the public this long before
 
     def applies_on(self, day: date) -> bool:
         return (
@@ -46,6 +50,7 @@ class SlotSpec:
     appointment_type: str
     visibility: str
     rule_id: int
+    public_from: datetime | None = None  # UTC; reserved slots only
 
 
 def wall_clock_instant(naive: datetime, tz: ZoneInfo = LOCAL_TZ) -> datetime | None:
@@ -55,6 +60,12 @@ def wall_clock_instant(naive: datetime, tz: ZoneInfo = LOCAL_TZ) -> datetime | N
     if instant.astimezone(tz).replace(tzinfo=None) != naive:
         return None
     return instant
+
+
+def _public_from(rule: RuleSpec, start: datetime) -> datetime | None:
+    if rule.visibility != "registered" or not rule.release_hours:
+        return None
+    return start - timedelta(hours=rule.release_hours)
 
 
 def _candidates(rule: RuleSpec, day: date, tz: ZoneInfo) -> Iterable[SlotSpec]:
@@ -67,7 +78,14 @@ def _candidates(rule: RuleSpec, day: date, tz: ZoneInfo) -> Iterable[SlotSpec]:
             end = start + step
             end_wall = end.astimezone(tz).replace(tzinfo=None)
             if end_wall <= wall_end:
-                yield SlotSpec(start, end, rule.appointment_type, rule.visibility, rule.rule_id)
+                yield SlotSpec(
+                    start,
+                    end,
+                    rule.appointment_type,
+                    rule.visibility,
+                    rule.rule_id,
+                    _public_from(rule, start),
+                )
         wall += step
 
 

@@ -7,7 +7,7 @@ invariant 2); the database's unique indexes and exclusion constraint back them u
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 
 import holidays
@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from rdv.accounts.models import User
 from rdv.audit import services as audit
-from rdv.clinics.models import Clinic, Membership, Practitioner
+from rdv.clinics.models import FRONT_DESK_ROLES, Clinic, Membership, Practitioner
 from rdv.clinics.queries import StaffContext
 from rdv.core import clock
 from rdv.core.errors import (
@@ -31,7 +31,7 @@ from rdv.core.errors import (
 )
 from rdv.notifications import services as notifications
 from rdv.notifications.models import Kind
-from rdv.patients.models import Patient
+from rdv.patients.models import Patient, reachable_by
 from rdv.patients.queries import FAMILY_DOCTOR_PROFESSIONS, patient_for_user
 from rdv.scheduling.models import (
     Appointment,
@@ -48,6 +48,8 @@ from rdv.scheduling.models import (
 from rdv.scheduling.queries import (
     appointment_for_user,
     clinic_appointment,
+    is_open_to_public,
+    open_to_public,
     type_fits,
     visitor_digest,
 )
@@ -82,6 +84,7 @@ def _rule_specs(practitioner: Practitioner) -> list[RuleSpec]:
             visibility=r.visibility,
             valid_from=r.valid_from,
             valid_until=r.valid_until,
+            release_hours=r.release_hours,
         )
         for r in AvailabilityRule.objects.filter(practitioner=practitioner).order_by("pk")
     ]
@@ -99,10 +102,19 @@ def _closures(
     return list(rows)
 
 
+SlotKey = tuple[datetime, datetime, str, str, datetime | None]
+
+
 def _slot_key(
-    start: datetime, end: datetime, kind: str, visibility: str
-) -> tuple[datetime, datetime, str, str]:
-    return (start, end, kind, visibility)
+    start: datetime, end: datetime, kind: str, visibility: str, public_from: datetime | None
+) -> SlotKey:
+    """What makes a free slot the one a rule wants. The release time is part of it, so a
+    rule's new release time replaces its free slots (booked and held ones stay as they are)."""
+    return (start, end, kind, visibility, public_from)
+
+
+def _spec_key(spec: SlotSpec) -> SlotKey:
+    return _slot_key(spec.start, spec.end, spec.appointment_type, spec.visibility, spec.public_from)
 
 
 def generate_slots(*, practitioner_id: int, first_day: date, last_day: date) -> GenerationResult:
@@ -131,17 +143,20 @@ def generate_slots(*, practitioner_id: int, first_day: date, last_day: date) -> 
                 last_day,
             )
         wanted = [s for s in wanted if s.start > now]
-        wanted_keys = {_slot_key(s.start, s.end, s.appointment_type, s.visibility) for s in wanted}
+        wanted_keys = {_spec_key(s) for s in wanted}
         in_window = Slot.objects.filter(
             practitioner=practitioner, start__gte=window_start, start__lt=window_end
         ).exclude(status=SlotStatus.WITHDRAWN)
         stale_ids = [
             s.pk
             for s in in_window.filter(status=SlotStatus.FREE, start__gt=now)
-            if _slot_key(s.start, s.end, s.appointment_type, s.visibility) not in wanted_keys
+            if _slot_key(s.start, s.end, s.appointment_type, s.visibility, s.public_from)
+            not in wanted_keys
         ]
         deleted = _remove_stale(stale_ids, now)
-        kept = list(in_window.values_list("start", "end", "appointment_type", "visibility"))
+        kept = list(
+            in_window.values_list("start", "end", "appointment_type", "visibility", "public_from")
+        )
         kept_keys = {_slot_key(*k) for k in kept}
         kept_periods = sorted((k[0], k[1]) for k in kept)
         new_slots = [
@@ -153,10 +168,10 @@ def generate_slots(*, practitioner_id: int, first_day: date, last_day: date) -> 
                 end=s.end,
                 appointment_type=s.appointment_type,
                 visibility=s.visibility,
+                public_from=s.public_from,
             )
             for s in wanted
-            if _slot_key(s.start, s.end, s.appointment_type, s.visibility) not in kept_keys
-            and not _overlaps_any(s.start, s.end, kept_periods)
+            if _spec_key(s) not in kept_keys and not _overlaps_any(s.start, s.end, kept_periods)
         ]
         Slot.objects.bulk_create(new_slots, batch_size=1000)
     return GenerationResult(created=len(new_slots), deleted=deleted)
@@ -226,17 +241,20 @@ def _visible_slot_for(patient: Patient, slot_id: int) -> Slot:
         .exclude(status=SlotStatus.WITHDRAWN)
         .first()
     )
-    if slot is None or not _may_see(patient, slot):
+    if slot is None or not _may_see(patient, slot, clock.now()):
         raise NotFound(_("Slot not found."), code="slot_not_found")
     return slot
 
 
-def _may_see(patient: Patient, slot: Slot) -> bool:
-    return slot.visibility == Visibility.PUBLIC or patient.family_doctor_id == slot.practitioner_id
+def _may_see(patient: Patient, slot: Slot, now: datetime) -> bool:
+    """Open to the public (or released by now), or reserved for this patient's doctor."""
+    return is_open_to_public(slot, now) or patient.family_doctor_id == slot.practitioner_id
 
 
-def _visible_to(patient: Patient) -> Q:
-    return Q(visibility=Visibility.PUBLIC) | Q(practitioner_id=patient.family_doctor_id)
+def _visible_to(patient: Patient, now: datetime) -> Q:
+    """_may_see as a filter, for the compare-and-set: a slot released later than `now`
+    stays reserved in the very update that takes it."""
+    return open_to_public(now) | Q(practitioner_id=patient.family_doctor_id)
 
 
 def _takeable_by(user: User, now: datetime) -> Q:
@@ -309,7 +327,7 @@ def hold_slot(*, user: User, slot_id: int, patient_id: int | None = None) -> Hol
             Slot.objects.filter(hold_owner=user).exclude(pk=slot.pk).update(**NO_HOLD)
             won = (
                 Slot.objects.filter(pk=slot.pk)
-                .filter(_takeable_by(user, now), _visible_to(patient))
+                .filter(_takeable_by(user, now), _visible_to(patient, now))
                 .update(hold_owner=user, hold_visitor=None, hold_expires_at=expires_at)
             )
             if won != 1:
@@ -320,7 +338,7 @@ def hold_slot(*, user: User, slot_id: int, patient_id: int | None = None) -> Hol
 
 
 def hold_slot_for_visitor(*, visitor_token: str, slot_id: int) -> Hold:
-    """Hold a public slot for a visitor who has not signed in yet.
+    """Hold a slot open to the public (or released) for a visitor not signed in yet.
 
     `visitor_token` is a random secret kept in the visitor's session; the slot stores only
     its digest. A visitor holds at most one slot (a partial unique index backs this), and
@@ -329,10 +347,11 @@ def hold_slot_for_visitor(*, visitor_token: str, slot_id: int) -> Hold:
     if len(visitor_token) < 32:
         raise ValueError("visitor tokens are long random secrets")
     digest = visitor_digest(visitor_token)
+    now = clock.now()
     slot = (
         Slot.objects.filter(
+            open_to_public(now),
             pk=slot_id,
-            visibility=Visibility.PUBLIC,
             clinic__is_active=True,
             practitioner__is_active=True,
         )
@@ -341,7 +360,6 @@ def hold_slot_for_visitor(*, visitor_token: str, slot_id: int) -> Hold:
     )
     if slot is None:
         raise NotFound(_("Slot not found."), code="slot_not_found")
-    now = clock.now()
     expires_at = now + timedelta(minutes=settings.HOLD_MINUTES)
     takeable = Q(status=SlotStatus.FREE, start__gt=now) & (
         Q(hold_expires_at__isnull=True) | Q(hold_expires_at__lte=now) | Q(hold_visitor=digest)
@@ -350,7 +368,7 @@ def hold_slot_for_visitor(*, visitor_token: str, slot_id: int) -> Hold:
         with transaction.atomic():
             Slot.objects.filter(hold_visitor=digest).exclude(pk=slot.pk).update(**NO_HOLD)
             won = (
-                Slot.objects.filter(pk=slot.pk, visibility=Visibility.PUBLIC)
+                Slot.objects.filter(open_to_public(now), pk=slot.pk)
                 .filter(takeable)
                 .update(hold_owner=None, hold_visitor=digest, hold_expires_at=expires_at)
             )
@@ -428,7 +446,7 @@ def _take(
     books (the account holder, or clinic staff in `role`)."""
     won = (
         Slot.objects.filter(pk=slot.pk)
-        .filter(_takeable_by(user, now), _visible_to(patient))
+        .filter(_takeable_by(user, now), _visible_to(patient, now))
         .update(status=SlotStatus.BOOKED, **NO_HOLD)
     )
     if won != 1:
@@ -577,7 +595,7 @@ def cancel_appointment(*, user: User, appointment_id: int, reason: str = "") -> 
 
 
 def _cancel_locked(
-    user: User,
+    user: User | None,
     appointment: Appointment,
     reason: str,
     now: datetime,
@@ -590,7 +608,8 @@ def _cancel_locked(
 
     The one way a cancellation frees a slot, whoever asked for it (`by`: the patient's
     side or the clinic). Its pending reminders are withdrawn; `notify`: also tell the
-    account holder (not when the account itself is being deleted).
+    account holder (not when the account itself is being deleted). `user` is who cancels:
+    None for a link in a message to a patient without an account (the clinic's file).
     """
     Appointment.objects.filter(pk=appointment.pk).update(
         status=AppointmentStatus.CANCELLED,
@@ -668,7 +687,7 @@ def reschedule_appointment(*, user: User, appointment_id: int, new_slot_id: int)
             )
             won = (
                 Slot.objects.filter(pk=new_slot.pk)
-                .filter(_takeable_by(user, now), _visible_to(patient))
+                .filter(_takeable_by(user, now), _visible_to(patient, now))
                 .update(status=SlotStatus.BOOKED, **NO_HOLD)
             )
             if won != 1:
@@ -809,6 +828,113 @@ def cancel_for_clinic(ctx: StaffContext, *, appointment_id: int, reason: str) ->
     return appointment
 
 
+def move_for_clinic(ctx: StaffContext, *, appointment_id: int, new_slot_id: int) -> Appointment:
+    """The front desk moves a booked appointment to another free time of the clinic (the
+    doctor is away, the patient phoned): all of it in one transaction, or nothing.
+
+    The new time may be any practitioner's and any type the clinic offers, reserved ones
+    included (the clinic decides for its own patients), as long as it fits the patient (the
+    0-5 years type) and is free, not held by anyone, and in the future. Like a clinic
+    cancellation, the patients' cut-off does not bind the clinic, but a visit that is over
+    stays where it was. Rows are locked in the one order every change follows (the
+    appointment, then both slots by primary key); the new slot is won by compare-and-set,
+    so of two moves onto one time exactly one wins and the other gets SlotUnavailable
+    with nothing written. The old time is offered again (unless a closure now covers it
+    or its practitioner stopped: then it is withdrawn), the health-card claim follows the
+    new time and type, the patient gets the "moved" message (and new reminders), and the
+    move is audited. The patient's confirmation was for the old time: it is cleared.
+    """
+    if ctx.role not in FRONT_DESK_ROLES:
+        raise PermissionDenied(_("Only the front desk moves appointments."), code="role")
+    now = clock.now()
+    try:
+        with transaction.atomic():
+            appointment = _lock_clinic_appointment(ctx, appointment_id)
+            old_slot = appointment.slot
+            _check_clinic_movable(appointment, old_slot, new_slot_id, now)
+            new_slot = _clinic_slot(ctx, new_slot_id)
+            _check_patient_fits(appointment.patient, new_slot)
+            list(
+                Slot.objects.select_for_update()
+                .filter(pk__in=[old_slot.pk, new_slot.pk])
+                .order_by("pk")
+                .values_list("pk", flat=True)
+            )
+            won = (
+                Slot.objects.filter(pk=new_slot.pk, clinic=ctx.clinic)
+                .filter(_takeable_by(ctx.user, now))
+                .update(status=SlotStatus.BOOKED, **NO_HOLD)
+            )
+            if won != 1:
+                raise _explain_unavailable(new_slot.pk, now)
+            Appointment.objects.filter(pk=appointment.pk).update(
+                slot_id=new_slot.pk, updated_at=now, confirmed_at=None
+            )
+            _give_back(old_slot)
+            CardClaim.objects.filter(appointment=appointment).delete()
+            _claim_card(appointment, appointment.patient, new_slot, now)
+            appointment.slot = new_slot
+            notifications.appointment_moved(appointment, now=now)
+            audit.record(
+                "appointment.move",
+                actor=ctx.user,
+                role=ctx.role,
+                subject=_subject(appointment, new_slot),
+            )
+    except IntegrityError as exc:
+        raise SlotUnavailable() from exc
+    appointment.refresh_from_db()
+    return appointment
+
+
+def _check_clinic_movable(
+    appointment: Appointment, old_slot: Slot, new_slot_id: int, now: datetime
+) -> None:
+    if appointment.status != AppointmentStatus.BOOKED:
+        raise Conflict(_("Only a booked appointment can be moved."), code="not_changeable")
+    if old_slot.end <= now:
+        raise Conflict(
+            _("This visit is over: record whether the patient came instead."),
+            code="visit_over",
+        )
+    if old_slot.pk == new_slot_id:
+        raise ValidationError(
+            _("Choose a different time from the current one."), field="slot_id", code="same_slot"
+        )
+
+
+def _clinic_slot(ctx: StaffContext, slot_id: int) -> Slot:
+    """One of the clinic's offered slots, whatever its visibility (another clinic's, or a
+    withdrawn one: NotFound)."""
+    slot = (
+        Slot.objects.select_related("clinic", "practitioner")
+        .filter(pk=slot_id, clinic=ctx.clinic, practitioner__is_active=True)
+        .exclude(status=SlotStatus.WITHDRAWN)
+        .first()
+    )
+    if slot is None:
+        raise NotFound(_("Slot not found."), code="slot_not_found")
+    return slot
+
+
+def _give_back(slot: Slot) -> None:
+    """Free a booked slot whose appointment moved away, inside the caller's transaction
+    (the slot row is locked). If it should no longer be offered (a closure covers it: the
+    usual reason for moving; or its practitioner stopped), it is withdrawn instead, so
+    patients cannot book the absent doctor's time before the next regeneration."""
+    closed = (
+        not Practitioner.objects.filter(pk=slot.practitioner_id, is_active=True).exists()
+        or Closure.objects.filter(
+            Q(practitioner_id=slot.practitioner_id)
+            | Q(practitioner__isnull=True, clinic_id=slot.clinic_id),
+            starts_at__lt=slot.end,
+            ends_at__gt=slot.start,
+        ).exists()
+    )
+    status = SlotStatus.WITHDRAWN if closed else SlotStatus.FREE
+    Slot.objects.filter(pk=slot.pk, status=SlotStatus.BOOKED).update(status=status)
+
+
 def record_attendance(ctx: StaffContext, *, appointment_id: int, status: str) -> Appointment:
     """Check a patient in (arrived), mark the visit done (fulfilled) or missed (no-show).
 
@@ -864,6 +990,10 @@ def record_attendance(ctx: StaffContext, *, appointment_id: int, status: str) ->
 
 SLOT_MINUTES_MIN = 5
 SLOT_MINUTES_MAX = 480
+# A reserved time may open to the public from 1 hour to 2 weeks before it starts (the
+# rule's check constraint says the same).
+RELEASE_HOURS_MIN = 1
+RELEASE_HOURS_MAX = 336
 
 
 def require_clinic_admin(ctx: StaffContext) -> None:
@@ -910,6 +1040,7 @@ class WeeklyTime:
     visibility: str
     valid_from: date
     valid_until: date | None
+    release_hours: int | None = None
 
 
 def _minutes(moment: time) -> int:
@@ -956,6 +1087,7 @@ def _check_weekly_time(practitioner: Practitioner, wanted: WeeklyTime) -> None:
             field="visibility",
             code="no_registered_patients",
         )
+    _check_release(wanted.visibility, wanted.release_hours)
     if wanted.valid_until is not None and wanted.valid_until < wanted.valid_from:
         raise ValidationError(
             _("The last day cannot be before the first day."),
@@ -965,6 +1097,28 @@ def _check_weekly_time(practitioner: Practitioner, wanted: WeeklyTime) -> None:
     if wanted.valid_until is not None and wanted.valid_until < clock.local_today():
         raise ValidationError(
             _("The last day has already passed."), field="valid_until", code="validity_past"
+        )
+
+
+def _check_release(visibility: str, release_hours: int | None) -> None:
+    """A release time only means something for reserved times, and lies in range."""
+    if release_hours is None:
+        return
+    if visibility != Visibility.REGISTERED:
+        raise ValidationError(
+            _(
+                "Only times reserved for registered patients can open to the public: "
+                "leave this empty for times open to the public."
+            ),
+            field="release_hours",
+            code="release_not_reserved",
+        )
+    if not RELEASE_HOURS_MIN <= release_hours <= RELEASE_HOURS_MAX:
+        raise ValidationError(
+            _("Choose between %(min)d and %(max)d hours (two weeks).")
+            % {"min": RELEASE_HOURS_MIN, "max": RELEASE_HOURS_MAX},
+            field="release_hours",
+            code="release_hours",
         )
 
 
@@ -1009,8 +1163,12 @@ def add_weekly_rule(
     visibility: str,
     valid_from: date,
     valid_until: date | None,
+    release_hours: int | None = None,
 ) -> AvailabilityRule:
     """Add a weekly time to one of the clinic's practitioners and publish its slots.
+
+    `release_hours` (reserved times only, 1 to 336): still free that long before they
+    start, its slots open to the public.
 
     The rule is checked first (readable errors, 422; an overlap with another of their
     weekly times, 409), then saved and the practitioner's slots regenerated from today over
@@ -1027,22 +1185,13 @@ def add_weekly_rule(
         visibility=visibility,
         valid_from=valid_from,
         valid_until=valid_until,
+        release_hours=release_hours,
     )
     with transaction.atomic():
         practitioner = admin_practitioner(ctx, practitioner_id, lock=True)
         _check_weekly_time(practitioner, wanted)
         _check_no_overlap(practitioner, wanted)
-        rule = AvailabilityRule.objects.create(
-            practitioner=practitioner,
-            weekday=weekday,
-            start_time=start_time,
-            end_time=end_time,
-            slot_minutes=slot_minutes,
-            appointment_type=appointment_type,
-            visibility=visibility,
-            valid_from=valid_from,
-            valid_until=valid_until,
-        )
+        rule = AvailabilityRule.objects.create(practitioner=practitioner, **asdict(wanted))
         regenerate_horizon(practitioner.pk)
         audit.record(
             "availability_rule.add",
@@ -1086,6 +1235,41 @@ def remove_weekly_rule(ctx: StaffContext, practitioner_id: int, rule_id: int) ->
     return kept
 
 
+def set_rule_release(
+    ctx: StaffContext, practitioner_id: int, rule_id: int, *, release_hours: int | None
+) -> AvailabilityRule:
+    """Change when a reserved weekly time's free slots open to the public (None: never).
+
+    In one transaction with its audit entry, the practitioner's slots are regenerated from
+    today over the horizon: free, unheld future slots get the new release time (replaced);
+    booked and held ones are left exactly as they are. Another clinic's weekly time is
+    NotFound, whatever the role.
+    """
+    not_found = NotFound(_("Weekly time not found."), code="rule_not_found")
+    theirs = AvailabilityRule.objects.filter(
+        pk=rule_id, practitioner_id=practitioner_id, practitioner__clinic=ctx.clinic
+    )
+    with transaction.atomic():
+        if not theirs.exists():
+            raise not_found
+        practitioner = admin_practitioner(ctx, practitioner_id, lock=True)
+        rule = theirs.first()  # read again under the lock
+        if rule is None:
+            raise not_found
+        _check_release(rule.visibility, release_hours)
+        if rule.release_hours != release_hours:
+            AvailabilityRule.objects.filter(pk=rule.pk).update(release_hours=release_hours)
+            rule.release_hours = release_hours
+            regenerate_horizon(practitioner.pk)
+            audit.record(
+                "availability_rule.change",
+                actor=ctx.user,
+                role=ctx.role,
+                subject=_rule_subject(ctx, rule.pk),
+            )
+    return rule
+
+
 # --- The front desk books for a patient who phones ----------------------------------------
 
 
@@ -1096,12 +1280,14 @@ def book_for_caller(
     insurance number), exactly as they would online: the same compare-and-set, the same
     one-upcoming-per-card rule, the same confirmation to their account; only the booker
     (this staff member) differs. A time reserved for another doctor's registered patients
-    stays theirs."""
-    if ctx.role not in (Membership.Role.CLINIC_ADMIN, Membership.Role.RECEPTIONIST):
+    stays theirs. The patient may also be one of this clinic's own files of callers
+    without an account (never another clinic's: NotFound): no account to lock, their
+    messages go by text to the file's phone, and without a card no card claim applies."""
+    if ctx.role not in FRONT_DESK_ROLES:
         raise PermissionDenied(_("Only the front desk books for patients."), code="role")
     patient = (
         Patient.objects.select_related("account")
-        .filter(pk=patient_id, archived_at__isnull=True, account__is_active=True)
+        .filter(reachable_by(ctx.clinic), pk=patient_id, archived_at__isnull=True)
         .first()
     )
     slot = (
@@ -1112,7 +1298,7 @@ def book_for_caller(
     )
     if patient is None or slot is None:
         raise NotFound(_("Slot not found."), code="slot_not_found")
-    if not _may_see(patient, slot):
+    if not _may_see(patient, slot, clock.now()):
         raise Conflict(
             _("This time is reserved for the practitioner's registered patients."),
             code="slot_reserved",
@@ -1121,7 +1307,8 @@ def book_for_caller(
     now = clock.now()
     try:
         with transaction.atomic():
-            _lock_booker(patient.account)
+            if patient.account is not None:
+                _lock_booker(patient.account)
             return _take(ctx.user, patient, slot, reason, now, role=ctx.role)
     except IntegrityError as exc:
         raise SlotUnavailable() from exc

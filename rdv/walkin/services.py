@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
 from rdv.audit import services as audit
-from rdv.clinics.models import Clinic, Membership, Practitioner
+from rdv.clinics.models import FRONT_DESK_ROLES, Clinic, Practitioner
 from rdv.clinics.queries import StaffContext
 from rdv.core import clock
 from rdv.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
@@ -24,7 +24,6 @@ from rdv.scheduling.rules import wall_clock_instant
 from rdv.walkin import queries
 from rdv.walkin.models import CAPACITY_MAX, WalkIn, WalkInStatus, Wave
 
-FRONT_DESK = (Membership.Role.CLINIC_ADMIN, Membership.Role.RECEPTIONIST)
 WAVE_MINUTES_MIN = 5
 WAVE_MINUTES_MAX = 240
 NAME_MAX = 100
@@ -40,7 +39,7 @@ STATUS_FROM: dict[str, tuple[str, ...]] = {
 def _require_front_desk(ctx: StaffContext) -> None:
     """403 for other members. Called after any lookup by id: another clinic's wave or
     walk-in is then 404 for every member, never 403 (DESIGN.md invariant 6)."""
-    if ctx.role not in FRONT_DESK:
+    if ctx.role not in FRONT_DESK_ROLES:
         raise PermissionDenied(_("Only the front desk manages walk-ins."), code="role")
 
 

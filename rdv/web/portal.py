@@ -6,16 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.core import signing
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
-from rdv.clinics.models import Membership
+from rdv.clinics.models import FRONT_DESK_ROLES, Membership
 from rdv.clinics.queries import StaffContext, staff_context
 from rdv.core import clock
-from rdv.core.errors import PermissionDenied
+from rdv.core.errors import NotFound, PermissionDenied
 from rdv.scheduling.models import Appointment
 from rdv.web.errors import signed_in
 
@@ -26,13 +27,36 @@ SECOND_FACTOR_KEY = "second_factor"
 
 PORTAL_PREFIX = "/clinique/"
 ADMIN = (Membership.Role.CLINIC_ADMIN,)
-FRONT_DESK = (Membership.Role.CLINIC_ADMIN, Membership.Role.RECEPTIONIST)
+FRONT_DESK = FRONT_DESK_ROLES
 
 
 def agenda_url(clinic_id: int, appointment: Appointment) -> str:
     """The portal's agenda on the day of this appointment (where a change returns to)."""
     day = clock.local_date(appointment.slot.start)
     return f"{reverse('portal_agenda', args=[clinic_id])}?{urlencode({'date': day.isoformat()})}"
+
+
+def patient_token(ctx: StaffContext, patient_id: int, *, salt: str) -> str:
+    """What a "choose this person" button posts: the patient's id signed and bound to this
+    clinic and this staff member, so a page never carries a bare patient id to act on."""
+    return signing.dumps({"p": patient_id, "c": ctx.clinic.pk, "u": ctx.user.pk}, salt=salt)
+
+
+def read_patient_token(
+    ctx: StaffContext, token: str, *, salt: str, minutes: int, lost: NotFound
+) -> int:
+    """The patient id of a patient_token made for this clinic and staff member less than
+    `minutes` ago; `lost` (telling them to search again) otherwise."""
+    try:
+        found = signing.loads(token, salt=salt, max_age=minutes * 60)
+    except signing.BadSignature:
+        raise lost from None
+    if not isinstance(found, dict) or (found.get("c"), found.get("u")) != (
+        ctx.clinic.pk,
+        ctx.user.pk,
+    ):
+        raise lost
+    return int(found["p"])
 
 
 def mark_second_factor(request: HttpRequest) -> None:

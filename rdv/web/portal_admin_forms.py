@@ -87,6 +87,15 @@ class WeeklyRuleForm(forms.Form):
     visibility = forms.ChoiceField(
         label=_("Who may book"), choices=Visibility.choices, initial=Visibility.PUBLIC
     )
+    release_hours = forms.IntegerField(
+        label=_("Open to the public N hours before if still free"),
+        required=False,
+        help_text=_(
+            "Only for times reserved for registered patients: from 1 to 336 hours. "
+            "Leave empty to keep them reserved."
+        ),
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+    )
     valid_from = PortalDateField(
         label=_("First day"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
     )
@@ -100,3 +109,13 @@ class WeeklyRuleForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["valid_from"].initial = clock.local_today()
+
+
+class RuleReleaseForm(forms.Form):
+    """When a reserved weekly time opens to the public (empty: it stays reserved)."""
+
+    release_hours = forms.IntegerField(
+        label=_("Hours before"),
+        required=False,
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+    )

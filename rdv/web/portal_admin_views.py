@@ -26,6 +26,7 @@ from rdv.web.portal import ADMIN, clinic_for, require_role
 from rdv.web.portal_admin_forms import (
     PractitionerForm,
     PractitionerStatusForm,
+    RuleReleaseForm,
     WeeklyRuleForm,
     put_error,
 )
@@ -34,7 +35,8 @@ PAGE = "practitioners"  # the portal's navigation item these pages belong to
 
 
 def _refused(
-    form: PractitionerForm | PractitionerStatusForm | WeeklyRuleForm, exc: DomainError
+    form: PractitionerForm | PractitionerStatusForm | WeeklyRuleForm | RuleReleaseForm,
+    exc: DomainError,
 ) -> int:
     """Show a service's refusal on the form; the page's status. Anything but bad input
     (422) or a conflict (409) goes on to the error page."""
@@ -89,9 +91,18 @@ def _practitioner_page(
     *,
     status_form: PractitionerStatusForm | None = None,
     rule_form: WeeklyRuleForm | None = None,
+    release_form: tuple[int, RuleReleaseForm] | None = None,
     status: int = 200,
 ) -> HttpResponse:
     details = clinic_services.practitioner_details(ctx, practitioner_id)
+    release_forms = {
+        rule.pk: RuleReleaseForm(
+            auto_id=f"id_rule{rule.pk}_%s", initial={"release_hours": rule.release_hours}
+        )
+        for rule in details.rules
+    }
+    if release_form is not None:  # the one just refused, with its error
+        release_forms[release_form[0]] = release_form[1]
     if status_form is None:
         status_form = PractitionerStatusForm(
             initial=PractitionerStatusForm.initial_for(details.practitioner, details.languages)
@@ -104,7 +115,9 @@ def _practitioner_page(
             "portal_page": PAGE,
             "details": details,
             "practitioner": details.practitioner,
-            "rules": [(rule, WEEKDAYS[rule.weekday]) for rule in details.rules],
+            "rules": [
+                (rule, WEEKDAYS[rule.weekday], release_forms[rule.pk]) for rule in details.rules
+            ],
             "status_form": status_form,
             "rule_form": rule_form or WeeklyRuleForm(),
         },
@@ -197,3 +210,32 @@ def rule_remove(
         message = _("The weekly time is removed and its free times are withdrawn.")
     messages.success(request, message)
     return redirect("portal_practitioner", clinic_id=clinic_id, practitioner_id=practitioner_id)
+
+
+@require_POST
+@login_required
+@handles_domain_errors
+def rule_release(
+    request: HttpRequest, clinic_id: int, practitioner_id: int, rule_id: int
+) -> HttpResponse:
+    """Change when a reserved weekly time's free slots open to the public."""
+    ctx = clinic_for(request, clinic_id)
+    form = RuleReleaseForm(request.POST, auto_id=f"id_rule{rule_id}_%s")
+    status = 422
+    if form.is_valid():
+        try:
+            scheduling.set_rule_release(
+                ctx, practitioner_id, rule_id, release_hours=form.cleaned_data["release_hours"]
+            )
+        except DomainError as exc:
+            status = _refused(form, exc)
+        else:
+            messages.success(
+                request, _("The change is saved; the free times of this weekly time follow it.")
+            )
+            return redirect(
+                "portal_practitioner", clinic_id=clinic_id, practitioner_id=practitioner_id
+            )
+    return _practitioner_page(
+        request, ctx, practitioner_id, release_form=(rule_id, form), status=status
+    )

@@ -41,8 +41,31 @@ class DayForm(forms.Form):
         self.fields["practitioner"].choices = [("", _("All practitioners")), *practitioners]  # type: ignore[attr-defined]
 
 
+class MyDayForm(forms.Form):
+    """Which day of a practitioner's own agenda."""
+
+    date = PortalDateField(label=_("Day"), required=False)
+
+
+# Where a button of the agenda returns to once the change is recorded.
+BACK_TO_MY_DAY = "my_day"
+
+
 class AttendanceForm(forms.Form):
     status = forms.ChoiceField(choices=[(s.value, s.label) for s in ATTENDANCE_FROM])
+    back = forms.ChoiceField(choices=[(BACK_TO_MY_DAY, BACK_TO_MY_DAY)], required=False)
+
+
+class RegisteredFindForm(forms.Form):
+    ramq_number = forms.CharField(
+        label=_("Patient's health insurance number"),
+        max_length=20,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+
+class RegisteredAddForm(forms.Form):
+    patient = forms.CharField(max_length=300)
 
 
 class ClinicCancelForm(forms.Form):

@@ -11,6 +11,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from rdv.clinics.models import Clinic, Practitioner
+from rdv.clinics.sender import SENDER_NAME_MAX
 from rdv.core import clock
 from rdv.scheduling.services import CLOSURE_REASON_MAX, statutory_holiday_years
 from rdv.web.portal_forms import PortalDateField
@@ -75,10 +76,31 @@ class ClinicSettingsForm(forms.Form):
         widget=forms.NumberInput(attrs=NUMBER),
     )
 
+    # The rules (no line break, "<", ">" or "@"; a valid address) are
+    # rdv.clinics.sender's; the form only bounds the length.
+    sender_name = forms.CharField(
+        label=_("Sender name"),
+        required=False,
+        max_length=SENDER_NAME_MAX,
+        help_text=_(
+            "Shown as the sender of the emails and in the text messages about your "
+            "appointments. Empty: the clinic's name."
+        ),
+    )
+    reply_to_email = forms.CharField(
+        label=_("Reply-to address"),
+        required=False,
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+        help_text=_("Where patients' replies to these emails go. Empty: they cannot reply."),
+    )
+
     @classmethod
-    def initial_for(cls, clinic: Clinic) -> dict[str, int]:
+    def initial_for(cls, clinic: Clinic) -> dict[str, int | str]:
         return {
             "cancellation_cutoff_hours": clinic.cancellation_cutoff_hours,
             "first_reminder_days": clinic.first_reminder_days,
             "second_reminder_days": clinic.second_reminder_days,
+            "sender_name": clinic.sender_name,
+            "reply_to_email": clinic.reply_to_email,
         }

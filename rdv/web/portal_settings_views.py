@@ -1,5 +1,5 @@
 """The clinic administrator's closures (days off, vacations, Quebec's statutory holidays)
-and the clinic's settings (cancellation cut-off, reminder days).
+and the clinic's settings (cancellation cut-off, reminder days, sender details).
 
 Like every portal page, each view takes its clinic through rdv.web.portal.clinic_for
 (another clinic: 404), parses, calls one service, and renders. A closure is looked up in
@@ -180,7 +180,8 @@ def closure_remove(request: HttpRequest, clinic_id: int, closure_id: int) -> Htt
 @login_required
 @handles_domain_errors
 def clinic_settings(request: HttpRequest, clinic_id: int) -> HttpResponse:
-    """The online cancellation cut-off and the reminder days."""
+    """The online cancellation cut-off, the reminder days, and how the clinic's messages
+    present themselves (sender name, reply-to address)."""
     ctx = clinic_for(request, clinic_id)
     require_role(ctx, ADMIN)
     form = ClinicSettingsForm(posted(request), initial=ClinicSettingsForm.initial_for(ctx.clinic))

@@ -12,6 +12,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -25,7 +27,7 @@ from rdv.scheduling.models import Appointment, AppointmentStatus
 from rdv.scheduling.queries import attendance_at_clinic
 from rdv.web.errors import handles_domain_errors, posted, signed_in
 from rdv.web.portal import FRONT_DESK, agenda_url, clinic_for, require_role
-from rdv.web.portal_forms import AttendanceForm, ClinicCancelForm, DayForm
+from rdv.web.portal_forms import BACK_TO_MY_DAY, AttendanceForm, ClinicCancelForm, DayForm
 
 
 @require_GET
@@ -117,7 +119,8 @@ def _appointment_page(
 @login_required
 @handles_domain_errors
 def attendance(request: HttpRequest, clinic_id: int, appointment_id: int) -> HttpResponse:
-    """Arrived, fulfilled or no-show, from the agenda's buttons."""
+    """Arrived, fulfilled or no-show, from the agenda's buttons (or a practitioner's own
+    day's, which it returns to)."""
     ctx = clinic_for(request, clinic_id)
     form = AttendanceForm(request.POST)
     if not form.is_valid():
@@ -133,6 +136,9 @@ def attendance(request: HttpRequest, clinic_id: int, appointment_id: int) -> Htt
             "status": changed.get_status_display(),
         },
     )
+    if form.cleaned_data["back"] == BACK_TO_MY_DAY:
+        day = clock.local_date(changed.slot.start).isoformat()
+        return redirect(f"{reverse('portal_my_day', args=[clinic_id])}?{urlencode({'date': day})}")
     return redirect(agenda_url(clinic_id, changed))
 
 

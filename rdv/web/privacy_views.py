@@ -52,7 +52,14 @@ ACTION_LABELS: dict[str, Promise] = {
     "appointment.arrived": _("Recorded the arrival at the clinic"),
     "appointment.fulfilled": _("Recorded the visit as done"),
     "appointment.noshow": _("Recorded an absence"),
-    "patient.lookup": _("Found the file by the health insurance number (a phone call)"),
+    "patient.lookup": _(
+        "Found the file by the health insurance number or by name and date of birth (a phone call)"
+    ),
+    "registered_patients.view": _("Saw the file in a practitioner's registered patients"),
+    "patient.family_doctor": _("Registered the patient with a family doctor of the clinic"),
+    "patient.family_doctor_removed": _("Ended the registration with the clinic's doctor"),
+    "patient.data_export": _("Included the file in a full export of the clinic's data"),
+    "patient.create_record": _("Created the file for a phone call"),
 }
 ROLE_LABELS: dict[str, Promise | str] = {
     **dict(Membership.Role.choices),

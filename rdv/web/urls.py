@@ -28,6 +28,7 @@ urlpatterns = [
     path("langue/", account_views.switch_language, name="switch_language"),
     path("", include("rdv.web.urls_profile")),
     path("", include("rdv.web.urls_password")),
+    path("", include("rdv.web.urls_mfa")),
     path("", include("rdv.web.urls_privacy")),
     path("", include("rdv.web.urls_portal")),
 ]

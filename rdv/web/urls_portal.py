@@ -11,6 +11,12 @@ from rdv.web import (
     portal_views,
     portal_walkin_views,
 )
+from rdv.web.urls_portal_callers import urlpatterns as caller_urls
+from rdv.web.urls_portal_evening import urlpatterns as evening_urls
+from rdv.web.urls_portal_move import urlpatterns as move_urls
+from rdv.web.urls_portal_practitioner import urlpatterns as practitioner_urls
+from rdv.web.urls_portal_staff import urlpatterns as staff_urls
+from rdv.web.urls_portal_stats import urlpatterns as stats_urls
 
 urlpatterns = [
     path("clinique/", portal_views.clinics, name="portal_clinics"),
@@ -144,3 +150,5 @@ urlpatterns = [
         name="portal_settings",
     ),
 ]
+urlpatterns += staff_urls + stats_urls + evening_urls + practitioner_urls + move_urls
+urlpatterns += caller_urls

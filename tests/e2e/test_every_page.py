@@ -15,6 +15,8 @@ import pytest
 from django.urls import URLPattern, URLResolver
 from playwright.sync_api import Page
 
+from rdv.clinics import staff
+from rdv.clinics.models import StaffInvitation
 from rdv.clinics.queries import staff_context
 from rdv.notifications.links import make_token, make_unsubscribe_token
 from rdv.patients.ramq import expected_letters
@@ -44,6 +46,7 @@ VISITOR_PAGES = [
     ("privacy", "/confidentialite/"),
     ("appointment_link", "/r/cancel/{link}/"),  # a message's one-click link
     ("unsubscribe", "/desabonnement/{unsubscribe}/"),  # a reminder's "stop reminders" link
+    ("staff_invitation", "/invitation-equipe/{invitation}/"),  # "sign in with that address"
 ]
 SIGNED_IN_PAGES = [
     ("search", "/?near=Laval&radius_km=25"),
@@ -60,8 +63,10 @@ SIGNED_IN_PAGES = [
     ("dependant_edit", "/compte/proches/{dependant}/"),
     ("dependant_remove", "/compte/proches/{dependant}/retirer/"),
     ("passkeys", "/compte/cles-d-acces/"),
+    ("authenticator", "/compte/authentificateur/"),
     ("access_log", "/compte/acces-a-mon-dossier/"),
     ("my_data", "/compte/mes-donnees/"),
+    ("staff_invitation", "/invitation-equipe/{invitation}/"),  # "you are not the invitee"
 ]
 # The clinic portal, signed in as Laval's administrator (every role's pages are among
 # them); {clinic} and {appointment} are filled in below.
@@ -80,8 +85,20 @@ STAFF_PAGES = [
     # Its other states (an error, the people found) and the caller's free times follow a
     # POST: the test walks them through the form, below.
     ("portal_phone_slots", "/clinique/{clinic}/telephone/creneaux/"),
+    ("portal_phone_new", "/clinique/{clinic}/telephone/nouveau/"),  # a caller's file
     ("portal_closures", "/clinique/{clinic}/fermetures/"),
     ("portal_settings", "/clinique/{clinic}/parametres/"),
+    ("portal_stats", "/clinique/{clinic}/statistiques/"),  # the last 30 days
+    ("portal_stats", "/clinique/{clinic}/statistiques/?from=2026-11-23&to=2026-11-01"),  # error
+    ("portal_staff", "/clinique/{clinic}/equipe/"),
+    ("portal_agenda_week", "/clinique/{clinic}/agenda/semaine/?date=2026-11-23"),
+    # A practitioner's own pages, seen by the administrator: the explanation (the linked
+    # practitioner's are audited in tests/e2e/test_portal_practitioner.py).
+    ("portal_my_day", "/clinique/{clinic}/ma-journee/"),
+    ("portal_my_patients", "/clinique/{clinic}/mes-patients/"),
+    ("portal_registered", "/clinique/{clinic}/patients-inscrits/"),
+    ("portal_practitioner_patients", "/clinique/{clinic}/praticiens/{practitioner}/patients/"),
+    ("portal_move", "/clinique/{clinic}/rendez-vous/{appointment}/deplacer/?date=2026-11-25"),
 ]
 # Pages that are not pages: downloads, form targets, redirects, one-time links.
 NOT_PAGES = {
@@ -94,13 +111,24 @@ NOT_PAGES = {
     "portal_walkin_status",
     "portal_cancel",
     "portal_day_sheet",
+    "evening_sheet",
     "portal_export_csv",
     "portal_export_ics",
+    "portal_stats_csv",
+    "portal_export_all",
     "portal_rule_add",
     "portal_rule_remove",
+    "portal_rule_release",
     "portal_closure_add",
     "portal_holidays_add",
     "portal_closure_remove",
+    "portal_staff_invite",
+    "portal_invitation_revoke",
+    "portal_member_role",
+    "portal_member_practitioner",
+    "portal_member_remove",
+    "portal_register_patient",
+    "portal_unregister_patient",
     "hold",
     "book",
     "appointment_ics",
@@ -117,6 +145,9 @@ NOT_PAGES = {
     "passkey_remove",
     "passkey_sign_in_begin",
     "passkey_sign_in_finish",
+    "authenticator_begin",
+    "authenticator_confirm",
+    "authenticator_recovery_codes",
 }
 
 
@@ -128,6 +159,22 @@ def walk_in_wave(cast: Any) -> int:
     )[0]
     walkin.add_walk_in(ctx, wave.pk, first_name="Ana", last_name="Tremblay", phone="4505550123")
     return wave.pk
+
+
+def staff_invitation(cast: Any) -> str:
+    """An open invitation to Laval's staff, for Dr Roy's account: its link's secret."""
+    token = "invitation-secret-for-the-page-audit-0123456789"
+    StaffInvitation.objects.create(
+        clinic=cast.laval,
+        email="jean.roy@example.test",
+        role="practitioner",
+        practitioner=cast.dr_roy,
+        invited_by=cast.marc,
+        token_hash=staff.token_hash(token),
+        created_at=local(2026, 11, 23, 8, 0),
+        expires_at=local(2026, 11, 30, 8, 0),
+    )
+    return token
 
 
 @pytest.fixture
@@ -145,6 +192,7 @@ def marie_booked(cast: Any) -> dict[str, Any]:
         "dependant": cast.lea.pk,
         "link": make_token(appointment, "cancel"),
         "unsubscribe": make_unsubscribe_token(cast.marie),
+        "invitation": staff_invitation(cast),
         "clinic": cast.laval.pk,
         "wave": walk_in_wave(cast),
         "practitioner": cast.dr_roy.pk,

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -184,3 +184,116 @@ def test_practitioners_do_not_book_for_callers(cast: Cast) -> None:
     doctor = UserFactory.create(email="roy@example.test")
     Membership.objects.create(user=doctor, clinic=cast.laval, role="practitioner")
     assert find(staff(doctor), cast, "ABCD80010111").status_code == 403
+
+
+# --- A caller without their card: surname and date of birth --------------------------------
+
+
+def find_by_identity(client: Client, cast: Cast, **fields: str) -> Any:
+    return client.post(
+        f"/clinique/{cast.laval.pk}/telephone/", {f"who-{k}": v for k, v in fields.items()}
+    )
+
+
+def test_the_index_follows_a_change_of_surname_or_birth_date(cast: Cast) -> None:
+    from rdv.patients.identity import identity_index  # noqa: PLC0415
+
+    marie = cast.marie_self
+    marie.last_name = "Côté-Tremblay"
+    marie.save(update_fields=["last_name"])
+    marie.refresh_from_db()
+    assert marie.identity_blind_index == identity_index("COTE TREMBLAY", marie.date_of_birth)
+    assert marie.identity_blind_index != identity_index("Tremblay", marie.date_of_birth)
+    # The index is keyed: neither the name nor the date appears in it.
+    assert "COTE" not in marie.identity_blind_index.upper()
+
+
+def test_a_caller_without_their_card_is_found_by_surname_and_birth_date(cast: Cast) -> None:
+    marie = cast.marie_self
+    marie.last_name, marie.date_of_birth = "Tremblay", date(1988, 4, 12)
+    marie.save(update_fields=["last_name", "date_of_birth"])
+    born = marie.date_of_birth.isoformat()
+    client = staff(cast.sophie)
+    # Accents, capitals and hyphens do not matter, as on the card.
+    shouted = marie.last_name.upper().replace("E", "É")
+    found = find_by_identity(client, cast, last_name=shouted, date_of_birth=born)
+    assert found.status_code == 200
+    page = found.content.decode()
+    assert marie.first_name in page
+    token = token_in(page)
+    assert choose(client, cast, token).status_code == 302
+    assert marie.last_name in slots_page(client, cast).content.decode()
+    entry = AuditEntry.objects.get(action="patient.lookup")
+    assert (entry.actor_id, entry.patient_id) == (cast.sophie.pk, marie.pk)
+
+
+def test_the_first_name_narrows_and_a_wrong_date_finds_nobody(cast: Cast) -> None:
+    marie = cast.marie_self
+    born = marie.date_of_birth.isoformat()
+    client = staff(cast.sophie)
+    # Marie and Paul share a surname and a birth date: both are offered, then one.
+    both = find_by_identity(client, cast, last_name=marie.last_name, date_of_birth=born)
+    assert "Marie" in both.content.decode()
+    assert "Paul" in both.content.decode()
+    narrowed = find_by_identity(
+        client, cast, last_name=marie.last_name, first_name="mar", date_of_birth=born
+    )
+    assert "Marie" in narrowed.content.decode()
+    assert "Paul" not in narrowed.content.decode()
+    lookups = AuditEntry.objects.filter(action="patient.lookup").count()
+    assert lookups == 3  # each person shown, each time
+    other = find_by_identity(
+        client, cast, last_name=marie.last_name, first_name="Zoé", date_of_birth=born
+    )
+    assert other.status_code == 200
+    assert "Nobody with this surname and date of birth" in other.content.decode()
+    day_after = (marie.date_of_birth + timedelta(days=1)).isoformat()
+    wrong = find_by_identity(client, cast, last_name=marie.last_name, date_of_birth=day_after)
+    assert marie.first_name not in wrong.content.decode()
+    assert AuditEntry.objects.filter(action="patient.lookup").count() == lookups
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"last_name": "Tremblay", "date_of_birth": "2999-01-01"}, "in the future"),
+        ({"last_name": "Tremblay", "date_of_birth": "1988-13-45"}, "Enter a valid date"),
+        ({"last_name": "", "date_of_birth": "1988-04-12"}, "This field is required"),
+        ({"last_name": "---", "date_of_birth": "1988-04-12"}, "Enter the caller&#x27;s surname"),
+    ],
+)
+def test_bad_identity_searches_are_explained(
+    cast: Cast, fields: dict[str, str], message: str
+) -> None:
+    response = find_by_identity(staff(cast.sophie), cast, **fields)
+    assert response.status_code == 422
+    assert message in response.content.decode()
+
+
+def test_the_identity_search_is_explained_in_french(cast: Cast) -> None:
+    response = find_by_identity(
+        staff(cast.sophie, "fr"), cast, last_name="Tremblay", date_of_birth="2999-01-01"
+    )
+    assert response.status_code == 422
+    assert "La date de naissance est dans le futur" in response.content.decode()
+
+
+@pytest.mark.rate_limits
+def test_identity_searches_share_the_look_up_limit(cast: Cast, settings: Any) -> None:
+    settings.RATE_LIMITS = {"caller_lookup": "2/h"}
+    client = staff(cast.sophie)
+    answers = [
+        find(client, cast, "ZZZZ80010111").status_code,
+        find_by_identity(client, cast, last_name="X", date_of_birth="1980-01-01").status_code,
+        find_by_identity(client, cast, last_name="X", date_of_birth="1980-01-02").status_code,
+    ]
+    assert answers == [200, 200, 429]
+
+
+def test_practitioners_do_not_search_by_identity(cast: Cast) -> None:
+    doctor = UserFactory.create(email="roy@example.test")
+    Membership.objects.create(user=doctor, clinic=cast.laval, role="practitioner")
+    response = find_by_identity(
+        staff(doctor), cast, last_name="Tremblay", date_of_birth="1988-04-12"
+    )
+    assert response.status_code == 403

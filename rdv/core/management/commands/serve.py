@@ -24,6 +24,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from rdv.audit.tasks import schedule_anchoring, schedule_sealing
+from rdv.clinics.tasks import schedule_evening_sheets
 from rdv.core.tasks import schedule_pruning
 from rdv.notifications.tasks import schedule_delivery
 from rdv.scheduling.tasks import schedule_horizon_extension
@@ -61,6 +62,7 @@ class Command(BaseCommand):
         schedule_sealing()
         schedule_delivery()
         schedule_pruning()
+        schedule_evening_sheets()
         python = sys.executable
         web_cmd = [
             python,
