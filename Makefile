@@ -43,7 +43,14 @@ run: messages demo
 	$(MANAGE) collectstatic --noinput -v0
 	$(MANAGE) serve
 
-test: test-sqlite test-postgres
+# Both suites at once (scripts/test_both.sh): each alone is `make test-sqlite` / `make test-postgres`.
+test: $(VENV)/.dev-installed secrets messages
+	command -v chromium >/dev/null || scripts/apt_install.sh chromium
+	command -v pdftoppm >/dev/null || scripts/apt_install.sh poppler-utils
+	test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || scripts/apt_install.sh fonts-dejavu-core
+	scripts/ensure_postgres.sh
+	scripts/ensure_redis.sh
+	PYTEST_ARGS="$(PYTEST_ARGS)" scripts/test_both.sh $(PY) "$${DATABASE_URL:-$(PG_URL)}"
 
 # tests/e2e drive Debian's Chromium (Playwright never downloads a browser here); the day
 # sheet tests render PDFs with poppler's pdftoppm and need the DejaVu font.
