@@ -56,6 +56,8 @@ INSTALLED_APPS = [
     "rdv.audit",
     "rdv.notifications",
     "rdv.walkin",
+    "rdv.billing",
+    "rdv.finder",
     "rdv.web",
 ]
 
@@ -238,6 +240,40 @@ CANCELLATION_GRACE_MINUTES = env_int("CANCELLATION_GRACE_MINUTES", 15, minimum=0
 SEARCH_MAX_RADIUS_KM = env_int("SEARCH_MAX_RADIUS_KM", 200, minimum=1)
 SEARCH_MAX_DAYS = env_int("SEARCH_MAX_DAYS", 90, minimum=1)
 SEARCH_MAX_AHEAD_DAYS = env_int("SEARCH_MAX_AHEAD_DAYS", 730, minimum=1)
+
+# --- Appointment finder and payments (rdv.finder, rdv.billing) -------------------------
+# The finder's price before taxes, in cents; GST 5 % and QST 9.975 % are added on it.
+FINDER_PRICE_CENTS = env_int("FINDER_PRICE_CENTS", 1895, minimum=0)
+# Registration numbers printed on receipts (the demo's are fictitious).
+GST_REGISTRATION_NUMBER = env_str("GST_REGISTRATION_NUMBER", "123456789 RT0001")
+QST_REGISTRATION_NUMBER = env_str("QST_REGISTRATION_NUMBER", "1234567890 TQ0001")
+BILLING_LEGAL_NAME = env_str("BILLING_LEGAL_NAME", "RDV Santé")
+# "Offer it to me first": the slot is held for the request this many minutes.
+FINDER_OFFER_MINUTES = env_int("FINDER_OFFER_MINUTES", 15, minimum=1)
+# A request's deadline is at most this many days after it is made.
+FINDER_MAX_DEADLINE_DAYS = env_int("FINDER_MAX_DEADLINE_DAYS", 60, minimum=1)
+# An alert sends at most one message in this many minutes.
+FINDER_ALERT_QUIET_MINUTES = env_int("FINDER_ALERT_QUIET_MINUTES", 60, minimum=0)
+# How often the worker looks for expired offers, passed deadlines and time-based slot
+# events (expired holds, released reservations).
+FINDER_SWEEP_SECONDS = env_int("FINDER_SWEEP_SECONDS", 30, minimum=1)
+# "test" (built in: our own page stands in for the card form) or "stripe".
+PAYMENT_PROVIDER = env_str("PAYMENT_PROVIDER", "test")
+if PAYMENT_PROVIDER not in ("test", "stripe"):
+    raise ImproperlyConfigured("PAYMENT_PROVIDER must be test or stripe.")
+STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/")
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY", "")
+STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY", "")
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "")
+# Stripe's own default tolerance for a webhook's signed timestamp.
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env_int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300, minimum=1)
+if PAYMENT_PROVIDER == "stripe" and not (STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET):
+    raise ImproperlyConfigured(
+        "PAYMENT_PROVIDER=stripe needs STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET."
+    )
+if PRODUCTION and PAYMENT_PROVIDER == "test":
+    raise ImproperlyConfigured("The test payment provider cannot run in production.")
+REFUND_MAX_ATTEMPTS = env_int("REFUND_MAX_ATTEMPTS", 8, minimum=1)
 # Appointment types of which one health card may hold only one upcoming appointment
 # (anti-hoarding; empty turns the rule off).
 ONE_UPCOMING_PER_CARD = env_list(

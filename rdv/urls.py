@@ -3,6 +3,7 @@ from django.urls import include, path
 from django_otp.admin import OTPAdminSite
 
 from rdv.api.api import api
+from rdv.billing.webhooks import stripe_webhook
 from rdv.core.metrics import metrics_endpoint
 from rdv.notifications import webhooks
 from rdv.notifications.metrics import OutboxCollector
@@ -16,6 +17,7 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("webhooks/twilio/status/", webhooks.twilio_status, name="twilio_status"),
     path("webhooks/twilio/inbound/", webhooks.twilio_inbound, name="twilio_inbound"),
+    path("webhooks/stripe/", stripe_webhook, name="stripe_webhook"),
     # For the operator's Prometheus, behind METRICS_TOKEN (docs/operations.md, "Metrics").
     path("metrics", metrics_endpoint(OutboxCollector()), name="metrics"),
     # A non-default address: scanners probing /admin/ find nothing.

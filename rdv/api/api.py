@@ -5,7 +5,7 @@ from django.http import HttpRequest
 from ninja import NinjaAPI, Router
 
 from rdv.accounts.services import issue_api_token
-from rdv.api import booking, errors, me, mfa, places, staff
+from rdv.api import booking, errors, finder, me, mfa, places, staff
 from rdv.api.limits import enforce
 from rdv.api.schemas import ErrorEnvelope, TokenIn, TokenOut
 
@@ -45,3 +45,4 @@ api.add_router("", booking.router)
 api.add_router("", me.router)
 api.add_router("", staff.router)
 api.add_router("/mfa", mfa.router)
+api.add_router("/finder", finder.router)

@@ -38,11 +38,19 @@ class Kind(models.TextChoices):
     PASSWORD_CHANGED = "pwd_changed", _("Password changed")
     # To someone invited to join a clinic's staff (rdv.clinics.staff): the link.
     STAFF_INVITATION = "staff_invite", _("Staff invitation")
+    # The appointment finder (rdv.finder): a slot held for the patient to accept, a free
+    # alert that a fitting slot opened, and a request refunded. Their text is written when
+    # they are queued (`payload`), by email or text message.
+    FINDER_OFFER = "finder_offer", _("Appointment offer")
+    FINDER_ALERT = "finder_alert", _("Appointment alert")
+    REFUNDED = "refunded", _("Refund")
 
 
 # Messages about an account, not an appointment: written with their text (a code, a
 # link), which is erased once the message is sent or given up.
 ACCOUNT_KINDS = (Kind.EMAIL_CODE, Kind.RESET_LINK, Kind.PASSWORD_CHANGED, Kind.STAFF_INVITATION)
+# The finder's messages: written like account messages, by email or by text message.
+FINDER_KINDS = (Kind.FINDER_OFFER, Kind.FINDER_ALERT, Kind.REFUNDED)
 
 
 class MessageStatus(models.TextChoices):

@@ -31,4 +31,5 @@ urlpatterns = [
     path("", include("rdv.web.urls_mfa")),
     path("", include("rdv.web.urls_privacy")),
     path("", include("rdv.web.urls_portal")),
+    path("", include("rdv.web.urls_finder")),
 ]

@@ -13,6 +13,7 @@ from rdv.web import (
 )
 from rdv.web.urls_portal_callers import urlpatterns as caller_urls
 from rdv.web.urls_portal_evening import urlpatterns as evening_urls
+from rdv.web.urls_portal_fairness import urlpatterns as fairness_urls
 from rdv.web.urls_portal_move import urlpatterns as move_urls
 from rdv.web.urls_portal_practitioner import urlpatterns as practitioner_urls
 from rdv.web.urls_portal_staff import urlpatterns as staff_urls
@@ -151,4 +152,5 @@ urlpatterns = [
     ),
 ]
 urlpatterns += staff_urls + stats_urls + evening_urls + practitioner_urls + move_urls
+urlpatterns += fairness_urls
 urlpatterns += caller_urls
