@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from bench import checks, dataset, portal
+from bench import finder as finder_bench
 from bench.config import BENCH_DATABASE_URL, CITIES, BenchConfig
 from bench.phases import (
     PhaseRun,
@@ -320,6 +321,12 @@ def run(config: BenchConfig, started: float) -> int:
         traceback.print_exc()
         results.errors["server"] = f"{type(exc).__name__}: {exc}"
     results.server_tracebacks = count_tracebacks(log_path)
+    step(
+        f"h. appointment finder: {finder_bench.REQUESTS:,} open requests, "
+        f"{finder_bench.FREES} slots freed, one worker",
+        results,
+        lambda: finder_bench.run(cities),
+    )
     step("EXPLAIN (ANALYZE, BUFFERS) of one search's per-clinic scan", results, run_explain)
     print_summary(config, results, time.perf_counter() - started, log_path)
     return 0

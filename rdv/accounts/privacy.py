@@ -37,6 +37,7 @@ from rdv.audit import services as audit
 from rdv.audit.queries import access_log_for, describe_access
 from rdv.core import clock
 from rdv.core.errors import NotFound, PermissionDenied, ValidationError
+from rdv.finder import services as finder
 from rdv.notifications import services as notifications
 from rdv.patients.models import Patient
 from rdv.scheduling import services as scheduling
@@ -216,6 +217,7 @@ def delete_account(user: User, password: str) -> None:
         # and an administrator's membership must never outlive their account.
         check_may_delete(locked)
         scheduling.release_bookings_of_closing_account(user=locked)
+        finder.close_requests_of_closing_account(user=locked)
         _forget_patients(locked)
         notifications.forget_recipient(locked)
         _forget_credentials(locked)

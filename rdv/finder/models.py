@@ -281,6 +281,9 @@ class MatchDecision(models.Model):
         related_name="decisions_won",
     )
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    # [request id, why] for each request served before the winner that could not take
+    # the slot (e.g. its health card already holds an appointment of that type).
+    refused = models.JSONField(default=list)
     # A short code saying why (e.g. "earliest_filed", "slot_taken", "card_claimed").
     reason = models.CharField(max_length=40, blank=True)
 

@@ -23,6 +23,7 @@ from rdv.clinics import evening
 from rdv.core import clock
 from rdv.notifications.models import (
     ACCOUNT_KINDS,
+    FINDER_KINDS,
     Attempt,
     Channel,
     Kind,
@@ -124,7 +125,8 @@ def _outdated(message: Message, now: datetime) -> bool:
     missed-visit notice for a patient checked in after all; an account email whose code
     or link has expired; an evening day-sheet email whose day is over or whose recipient
     is no longer an administrator of the clinic."""
-    if message.kind in ACCOUNT_KINDS:
+    if message.kind in ACCOUNT_KINDS or message.kind in FINDER_KINDS:
+        # Finder messages too: an offer after its answer time, an alert after its slot.
         expires_at = json.loads(message.payload or "{}").get("expires_at")
         return expires_at is not None and datetime.fromisoformat(expires_at) <= now
     if message.kind == Kind.DAY_SHEET:

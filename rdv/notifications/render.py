@@ -17,7 +17,7 @@ from rdv.clinics import evening
 from rdv.clinics.models import Clinic
 from rdv.clinics.sender import reply_to, sender_name
 from rdv.notifications.links import link_url, unsubscribe_url
-from rdv.notifications.models import ACCOUNT_KINDS, Channel, Kind, Message
+from rdv.notifications.models import ACCOUNT_KINDS, FINDER_KINDS, Channel, Kind, Message
 from rdv.scheduling.ics import appointment_calendar
 
 # Marked for translation here, translated when rendered, in the recipient's language.
@@ -72,9 +72,24 @@ def _account_message(message: Message) -> Rendered:
     )
 
 
+def _finder_message(message: Message) -> Rendered:
+    """The finder's messages were written when queued (rdv.notifications.finder_mail), in
+    the recipient's language, with their text-message version: rendered as written."""
+    written = json.loads(message.payload)
+    return Rendered(
+        subject=written["subject"],
+        text=written["text"],
+        html="",
+        sms=written.get("sms", ""),
+        calendar=None,
+    )
+
+
 def render(message: Message) -> Rendered:
     if message.kind in ACCOUNT_KINDS:
         return _account_message(message)
+    if message.kind in FINDER_KINDS:
+        return _finder_message(message)
     if message.kind == Kind.DAY_SHEET:
         return _day_sheet_message(message)
     appointment = message.appointment

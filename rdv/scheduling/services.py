@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 import holidays
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
@@ -29,6 +29,7 @@ from rdv.core.errors import (
     SlotUnavailable,
     ValidationError,
 )
+from rdv.finder import events as finder_events
 from rdv.notifications import services as notifications
 from rdv.notifications.models import Kind
 from rdv.patients.models import Patient, reachable_by
@@ -174,6 +175,9 @@ def generate_slots(*, practitioner_id: int, first_day: date, last_day: date) -> 
             if _spec_key(s) not in kept_keys and not _overlaps_any(s.start, s.end, kept_periods)
         ]
         Slot.objects.bulk_create(new_slots, batch_size=1000)
+        # The appointment finder hears of every slot open to the public (reserved ones when
+        # they are released: its sweep).
+        finder_events.slots_published(s.pk for s in new_slots if is_open_to_public(s, now))
     return GenerationResult(created=len(new_slots), deleted=deleted)
 
 
@@ -231,6 +235,17 @@ def generate_horizon(*, days: int | None = None) -> GenerationResult:
 class Hold:
     slot_id: int
     expires_at: datetime
+
+
+def _release_holds(held: QuerySet[Slot]) -> None:
+    """Let go of these holds. A free slot released this way is back with the public
+    before its hold would have expired, so the appointment finder is told (an event in
+    this transaction)."""
+    ids = list(held.values_list("pk", "status"))
+    if not ids:
+        return
+    Slot.objects.filter(pk__in=[pk for pk, _status in ids]).update(**NO_HOLD)
+    finder_events.holds_released(pk for pk, status in ids if status == SlotStatus.FREE)
 
 
 def _visible_slot_for(patient: Patient, slot_id: int) -> Slot:
@@ -324,7 +339,7 @@ def hold_slot(*, user: User, slot_id: int, patient_id: int | None = None) -> Hol
     expires_at = now + timedelta(minutes=settings.HOLD_MINUTES)
     try:
         with transaction.atomic():
-            Slot.objects.filter(hold_owner=user).exclude(pk=slot.pk).update(**NO_HOLD)
+            _release_holds(Slot.objects.filter(hold_owner=user).exclude(pk=slot.pk))
             won = (
                 Slot.objects.filter(pk=slot.pk)
                 .filter(_takeable_by(user, now), _visible_to(patient, now))
@@ -366,7 +381,7 @@ def hold_slot_for_visitor(*, visitor_token: str, slot_id: int) -> Hold:
     )
     try:
         with transaction.atomic():
-            Slot.objects.filter(hold_visitor=digest).exclude(pk=slot.pk).update(**NO_HOLD)
+            _release_holds(Slot.objects.filter(hold_visitor=digest).exclude(pk=slot.pk))
             won = (
                 Slot.objects.filter(open_to_public(now), pk=slot.pk)
                 .filter(takeable)
@@ -398,7 +413,7 @@ def claim_visitor_hold(*, user: User, visitor_token: str) -> Hold | None:
         slot_id, expires_at = held
         if expires_at is None:  # the filter above says otherwise; this tells mypy
             return None
-        Slot.objects.filter(hold_owner=user).exclude(pk=slot_id).update(**NO_HOLD)
+        _release_holds(Slot.objects.filter(hold_owner=user).exclude(pk=slot_id))
         try:
             with transaction.atomic():
                 won = Slot.objects.filter(
@@ -427,7 +442,7 @@ def book_appointment(
             _lock_booker(user)
             appointment = _take(user, patient, slot, reason, now)
             # Whatever else this account was holding goes back to everyone.
-            Slot.objects.filter(hold_owner=user).update(**NO_HOLD)
+            _release_holds(Slot.objects.filter(hold_owner=user))
     except IntegrityError as exc:
         raise SlotUnavailable() from exc
     return appointment
@@ -505,7 +520,7 @@ def book_family_visit(*, user: User, choices: list[FamilyChoice]) -> list[Appoin
         with transaction.atomic():
             _lock_booker(user)
             appointments = [_take(user, patient, slot, why, now) for slot, patient, why in taken]
-            Slot.objects.filter(hold_owner=user).update(**NO_HOLD)
+            _release_holds(Slot.objects.filter(hold_owner=user))
     except IntegrityError as exc:
         raise SlotUnavailable() from exc
     return sorted(appointments, key=lambda a: a.slot.start)
@@ -618,9 +633,11 @@ def _cancel_locked(
         cancellation_reason=reason.strip()[:500],
         cancelled_by=by,
     )
-    Slot.objects.filter(pk=appointment.slot_id, status=SlotStatus.BOOKED).update(
+    freed = Slot.objects.filter(pk=appointment.slot_id, status=SlotStatus.BOOKED).update(
         status=SlotStatus.FREE
     )
+    if freed:
+        finder_events.slot_freed(appointment.slot_id)  # the finder offers it to the next
     CardClaim.objects.filter(appointment=appointment).delete()
     if notify:
         notifications.appointment_cancelled(appointment, now=now)
@@ -657,7 +674,7 @@ def release_bookings_of_closing_account(*, user: User) -> list[int]:
         for appointment in locked.order_by("pk"):
             _cancel_locked(user, appointment, "", now, notify=False)
             cancelled.append(appointment.pk)
-        Slot.objects.filter(hold_owner=user).update(**NO_HOLD)
+        _release_holds(Slot.objects.filter(hold_owner=user))
     return cancelled
 
 
@@ -695,9 +712,11 @@ def reschedule_appointment(*, user: User, appointment_id: int, new_slot_id: int)
             Appointment.objects.filter(pk=appointment.pk).update(
                 slot_id=new_slot.pk, updated_at=now
             )
-            Slot.objects.filter(pk=old_slot_id, status=SlotStatus.BOOKED).update(
+            freed = Slot.objects.filter(pk=old_slot_id, status=SlotStatus.BOOKED).update(
                 status=SlotStatus.FREE
             )
+            if freed:
+                finder_events.slot_freed(old_slot_id)  # the finder offers it to the next
             CardClaim.objects.filter(appointment=appointment).delete()
             _claim_card(appointment, patient, new_slot, now)
             appointment.slot = new_slot
@@ -932,7 +951,9 @@ def _give_back(slot: Slot) -> None:
         ).exists()
     )
     status = SlotStatus.WITHDRAWN if closed else SlotStatus.FREE
-    Slot.objects.filter(pk=slot.pk, status=SlotStatus.BOOKED).update(status=status)
+    changed = Slot.objects.filter(pk=slot.pk, status=SlotStatus.BOOKED).update(status=status)
+    if changed and status == SlotStatus.FREE:
+        finder_events.slot_freed(slot.pk)  # the finder offers it to the next
 
 
 def record_attendance(ctx: StaffContext, *, appointment_id: int, status: str) -> Appointment:
@@ -1312,6 +1333,63 @@ def book_for_caller(
             return _take(ctx.user, patient, slot, reason, now, role=ctx.role)
     except IntegrityError as exc:
         raise SlotUnavailable() from exc
+
+
+# --- The appointment finder books for a request (rdv.finder.engine) ----------------------
+
+FINDER_ROLE = "finder"
+
+
+def book_for_finder(
+    *, account: User, patient: Patient, slot_id: int, holder_key: str | None = None
+) -> Appointment:
+    """Book a slot for a finder request, inside the caller's transaction (a savepoint: on
+    any refusal nothing of it stays). The same compare-and-set as `_take`, except that
+    only slots open to the public count (never a reserved slot not yet released, even the
+    patient's own doctor's: the finder serves the public queue) and the slot may be held
+    by the request's own offer (`holder_key`, "offer:<id>"). Same card claim (Conflict
+    card_already_booked), confirmation and reminders, and audit entry (role "finder").
+    Raises SlotUnavailable if someone was first, PermissionDenied if the account closed."""
+    now = clock.now()
+    slot = (
+        Slot.objects.select_related("clinic", "practitioner")
+        .filter(pk=slot_id, clinic__is_active=True, practitioner__is_active=True)
+        .first()
+    )
+    if slot is None:
+        raise SlotUnavailable()
+    _check_patient_fits(patient, slot)
+    unheld = Q(hold_expires_at__isnull=True) | Q(hold_expires_at__lte=now)
+    if holder_key is not None:
+        unheld |= Q(hold_visitor=holder_key)
+    try:
+        with transaction.atomic():
+            _lock_booker(account)
+            won = (
+                Slot.objects.filter(pk=slot.pk, status=SlotStatus.FREE, start__gt=now)
+                .filter(unheld, open_to_public(now))
+                .update(status=SlotStatus.BOOKED, **NO_HOLD)
+            )
+            if won != 1:
+                raise _explain_unavailable(slot.pk, now)
+            appointment = Appointment.objects.create(
+                slot=slot,
+                patient=patient,
+                booked_by=account,
+                created_at=now,
+                updated_at=now,
+            )
+            _claim_card(appointment, patient, slot, now)
+            notifications.appointment_booked(appointment, now=now)
+            audit.record(
+                "appointment.book",
+                actor=account,
+                role=FINDER_ROLE,
+                subject=_subject(appointment, slot),
+            )
+    except IntegrityError as exc:
+        raise SlotUnavailable() from exc
+    return appointment
 
 
 # --- Closures: days off, vacations, statutory holidays (clinic administrators) -----------

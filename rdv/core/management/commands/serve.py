@@ -24,8 +24,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from rdv.audit.tasks import schedule_anchoring, schedule_sealing
+from rdv.billing.tasks import schedule_refunds
 from rdv.clinics.tasks import schedule_evening_sheets
 from rdv.core.tasks import schedule_pruning
+from rdv.finder.tasks import schedule_sweep
 from rdv.notifications.tasks import schedule_delivery
 from rdv.scheduling.tasks import schedule_horizon_extension
 
@@ -63,6 +65,8 @@ class Command(BaseCommand):
         schedule_delivery()
         schedule_pruning()
         schedule_evening_sheets()
+        schedule_sweep()  # the finder: expired offers, deadlines, released slots
+        schedule_refunds()
         python = sys.executable
         web_cmd = [
             python,
