@@ -273,6 +273,8 @@ if PAYMENT_PROVIDER == "stripe" and not (STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SE
     )
 if PRODUCTION and PAYMENT_PROVIDER == "test":
     raise ImproperlyConfigured("The test payment provider cannot run in production.")
+if PRODUCTION and not STRIPE_API_BASE.startswith("https://"):
+    raise ImproperlyConfigured("STRIPE_API_BASE must be an https:// address in production.")
 REFUND_MAX_ATTEMPTS = env_int("REFUND_MAX_ATTEMPTS", 8, minimum=1)
 # Appointment types of which one health card may hold only one upcoming appointment
 # (anti-hoarding; empty turns the rule off).

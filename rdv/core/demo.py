@@ -17,13 +17,17 @@ from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from rdv.accounts.mfa import provision_confirmed_totp
 from rdv.accounts.models import User
+from rdv.billing import services as billing
 from rdv.clinics.models import Clinic, Membership, Practitioner, PractitionerLanguage
 from rdv.core import clock
 from rdv.core.geo import Municipality, municipalities
+from rdv.finder import services as finder
+from rdv.finder.models import Mode
 from rdv.patients.models import Patient
 from rdv.patients.ramq import expected_letters
 from rdv.patients.services import set_health_card
@@ -466,8 +470,37 @@ def seed(
         slots += scheduling.generate_slots(
             practitioner_id=practitioner.pk, first_day=start, last_day=last
         ).created
+    _finder_request(credentials["patient"]["email"], start)
     write_credentials(credentials_path, credentials)
     return DemoSummary(len(clinics), len(practitioners), slots, credentials)
+
+
+def _finder_request(email: str, today: date) -> None:
+    """One open appointment-finder search for the demo patient, paid with the built-in
+    test provider, so its pages show something (a real provider's payment cannot be
+    faked: then none)."""
+    if settings.PAYMENT_PROVIDER != "test":
+        return
+    user = User.objects.get(email=email)
+    request = finder.create_request(
+        user=user,
+        spec=finder.RequestSpec(
+            patient_id=None,
+            mode=Mode.OFFER,
+            appointment_type=AppointmentType.PERIODIC,
+            place="Laval",
+            radius_km=10,
+            earliest_date=today + timedelta(days=1),
+            latest_date=today + timedelta(days=13),
+            time_windows=(finder.TimeWindow(weekday=2, start=time(8), end=time(12)),),
+            language="",
+            deadline=today + timedelta(days=10),
+            notify_by_email=True,
+            notify_by_sms=False,
+        ),
+    )
+    if request.payment_id is not None:
+        billing.pay_with_test_provider(account=user, payment_id=request.payment_id, succeed=True)
 
 
 def write_credentials(path: Path, credentials: dict[str, Any]) -> None:

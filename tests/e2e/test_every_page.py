@@ -15,9 +15,11 @@ import pytest
 from django.urls import URLPattern, URLResolver
 from playwright.sync_api import Page
 
+from rdv.billing import services as billing
 from rdv.clinics import staff
 from rdv.clinics.models import StaffInvitation
 from rdv.clinics.queries import staff_context
+from rdv.finder import services as finder
 from rdv.notifications.links import make_token, make_unsubscribe_token
 from rdv.patients.ramq import expected_letters
 from rdv.patients.services import set_health_card
@@ -67,6 +69,11 @@ SIGNED_IN_PAGES = [
     ("access_log", "/compte/acces-a-mon-dossier/"),
     ("my_data", "/compte/mes-donnees/"),
     ("staff_invitation", "/invitation-equipe/{invitation}/"),  # "you are not the invitee"
+    ("finder_requests", "/chercheur/"),
+    ("finder_new", "/chercheur/nouvelle-demande/"),
+    ("finder_request", "/chercheur/demandes/{finder_paid}/"),
+    ("finder_pay", "/chercheur/demandes/{finder_unpaid}/paiement/"),  # the test provider's page
+    ("finder_alerts", "/chercheur/alertes/"),
 ]
 # The clinic portal, signed in as Laval's administrator (every role's pages are among
 # them); {clinic} and {appointment} are filled in below.
@@ -99,6 +106,8 @@ STAFF_PAGES = [
     ("portal_registered", "/clinique/{clinic}/patients-inscrits/"),
     ("portal_practitioner_patients", "/clinique/{clinic}/praticiens/{practitioner}/patients/"),
     ("portal_move", "/clinique/{clinic}/rendez-vous/{appointment}/deplacer/?date=2026-11-25"),
+    ("portal_fairness", "/clinique/{clinic}/equite/"),  # the last 30 days
+    ("portal_fairness", "/clinique/{clinic}/equite/?from=2026-11-23&to=2026-11-01"),  # error
 ]
 # Pages that are not pages: downloads, form targets, redirects, one-time links.
 NOT_PAGES = {
@@ -115,6 +124,12 @@ NOT_PAGES = {
     "portal_export_csv",
     "portal_export_ics",
     "portal_stats_csv",
+    "portal_fairness_csv",
+    "finder_cancel",
+    "finder_receipt",
+    "finder_accept",
+    "finder_decline",
+    "finder_alert_remove",
     "portal_export_all",
     "portal_rule_add",
     "portal_rule_remove",
@@ -177,6 +192,35 @@ def staff_invitation(cast: Any) -> str:
     return token
 
 
+def finder_requests(cast: Any) -> dict[str, int]:
+    """Two of Marie's finder searches: one paid (searching), one waiting for payment."""
+    ids = {}
+    for key, pay in (("finder_paid", True), ("finder_unpaid", False)):
+        request = finder.create_request(
+            user=cast.marie,
+            spec=finder.RequestSpec(
+                patient_id=None,
+                mode="offer",
+                appointment_type="urgent",
+                place="Laval",
+                radius_km=25,
+                earliest_date=date(2026, 11, 24),
+                latest_date=date(2026, 12, 4),
+                time_windows=(finder.TimeWindow(weekday=2, start=time(8), end=time(12)),),
+                language="",
+                deadline=date(2026, 11, 30),
+                notify_by_email=True,
+                notify_by_sms=False,
+            ),
+        )
+        if pay and request.payment_id is not None:
+            billing.pay_with_test_provider(
+                account=cast.marie, payment_id=request.payment_id, succeed=True
+            )
+        ids[key] = request.pk
+    return ids
+
+
 @pytest.fixture
 def marie_booked(cast: Any) -> dict[str, Any]:
     first = make_slot(cast.dr_roy, local(2026, 11, 25, 9, 0))
@@ -196,6 +240,7 @@ def marie_booked(cast: Any) -> dict[str, Any]:
         "clinic": cast.laval.pk,
         "wave": walk_in_wave(cast),
         "practitioner": cast.dr_roy.pk,
+        **finder_requests(cast),
     }
 
 

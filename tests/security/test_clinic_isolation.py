@@ -32,6 +32,7 @@ STAFF_API = "/api/v1/clinics/{clinic_id}"
 # through its schema above), the platform admin, and the patients' and public pages.
 NOT_STAFF = (
     "api/v1/",
+    "chercheur/",  # the finder: a patient's own requests (tests/web/test_finder_pages.py)
     "gestion-plateforme/",
     "static/",
     "compte/",

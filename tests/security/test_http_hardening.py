@@ -31,6 +31,9 @@ def production_env(**overrides: str) -> dict[str, str]:
         ALLOWED_HOSTS="rdvsante.example",
         WEBAUTHN_RP_ID="rdvsante.example",
         WEBAUTHN_ORIGIN="https://rdvsante.example",
+        PAYMENT_PROVIDER="stripe",
+        STRIPE_SECRET_KEY="sk_test_" + "x" * 24,
+        STRIPE_WEBHOOK_SECRET="whsec_" + "x" * 32,
     )
     env.update(overrides)
     return env
@@ -73,6 +76,9 @@ def test_check_deploy_is_clean_with_production_settings() -> None:
             },
             "TWILIO_API_BASE must be an https",
         ),
+        ({"PAYMENT_PROVIDER": "test"}, "test payment provider cannot run in production"),
+        ({"STRIPE_WEBHOOK_SECRET": ""}, "STRIPE_WEBHOOK_SECRET"),
+        ({"STRIPE_API_BASE": "http://api.stripe.com"}, "STRIPE_API_BASE must be an https"),
     ],
 )
 def test_production_refuses_unsafe_configuration(overrides: dict[str, str], complaint: str) -> None:
