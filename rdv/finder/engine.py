@@ -18,13 +18,14 @@ docs/finder.md; in short:
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils.translation import gettext_lazy as _
 
 from rdv.accounts.models import User
@@ -221,6 +222,34 @@ def _waiting_requests(now: datetime) -> Any:
     )
 
 
+# Degrees per km, rounded generously: a box test in SQL must never drop a request whose
+# exact distance (checked after, in Python) is within its radius.
+_DEG_LAT_PER_KM = 1.05 / 110.0
+
+
+def box_degrees_per_km(latitude: float) -> tuple[float, float]:
+    """(degrees of latitude, degrees of longitude) per km around a clinic at `latitude`,
+    for a box that must never be narrower than any request's circle. Longitudes shrink
+    toward the pole: the cosine is taken 2° nearer the pole than the clinic (a request is
+    at most 200 km, under 1.9°, away)."""
+    cos_lat = max(math.cos(math.radians(min(abs(latitude) + 2.0, 89.0))), 0.01)
+    return _DEG_LAT_PER_KM, _DEG_LAT_PER_KM / cos_lat
+
+
+def _near(facts: SlotFacts) -> Q:
+    """Requests whose point lies in a box around the clinic as wide as each request's own
+    radius (`radius_km` is a column, so the box is too). Without it every open request of
+    the type and day is read and measured in Python: with 10,000 open requests, most of a
+    decision's time. The exact distance is checked after."""
+    deg_lat, deg_lon = box_degrees_per_km(facts.latitude)
+    return Q(
+        latitude__gte=facts.latitude - F("radius_km") * deg_lat,
+        latitude__lte=facts.latitude + F("radius_km") * deg_lat,
+        longitude__gte=facts.longitude - F("radius_km") * deg_lon,
+        longitude__lte=facts.longitude + F("radius_km") * deg_lon,
+    )
+
+
 def eligible_requests(slot: Slot, facts: SlotFacts, now: datetime) -> list[int]:
     """Ids of the requests this slot fits, in serving order (filed_at, id). The database
     narrows by type and day (the queue index); distance, windows, language and age are
@@ -233,6 +262,7 @@ def eligible_requests(slot: Slot, facts: SlotFacts, now: datetime) -> list[int]:
             earliest_date__lte=facts.local_day,
             latest_date__gte=facts.local_day,
         )
+        .filter(_near(facts))
         .filter(~Exists(offered_before))
         .order_by("filed_at", "pk")
         .values_list(

@@ -370,7 +370,7 @@ def close_requests_of_closing_account(*, user: User) -> int:
     waiting = (RequestStatus.AWAITING_PAYMENT, RequestStatus.PAYMENT_FAILED, RequestStatus.OPEN)
     closed = 0
     for request in (
-        FinderRequest.objects.select_for_update()
+        FinderRequest.objects.select_for_update(of=("self",))
         .select_related("payment")
         .filter(account=user, status__in=waiting)
         .order_by("pk")
