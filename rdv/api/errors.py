@@ -48,6 +48,7 @@ _MESSAGES: dict[str, tuple[Promise, str | None]] = {
     "string_pattern_mismatch": (gettext_lazy("This value has the wrong format."), None),
     "nul_character": (gettext_lazy("This text contains a character that is not allowed."), None),
     "string_type": (gettext_lazy("Enter text."), None),
+    "local_time": (gettext_lazy("Enter a local time as HH:MM (no offset, no seconds)."), None),
     "json_invalid": (gettext_lazy("The request body must be a JSON object."), None),
     "model_attributes_type": (gettext_lazy("The request body must be a JSON object."), None),
     "dict_type": (gettext_lazy("The request body must be a JSON object."), None),

@@ -15,6 +15,8 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Router, Schema, Status
+from pydantic import field_validator
+from pydantic_core import PydanticCustomError
 
 from rdv.api.auth import BearerToken, request_user
 from rdv.api.limits import limit
@@ -41,8 +43,17 @@ READ_ERRORS: dict[int, Any] = {401: ErrorEnvelope, 404: ErrorEnvelope, 422: Erro
 
 class TimeWindowIn(Schema):
     weekday: int = Field(..., ge=0, le=6, description="0 = Monday … 6 = Sunday")
-    start: time
-    end: time
+    start: time = Field(..., description='Local wall-clock time, "HH:MM"')
+    end: time = Field(..., description='Local wall-clock time, "HH:MM"')
+
+    @field_validator("start", "end")
+    @classmethod
+    def local_minutes(cls, value: time) -> time:
+        """Windows are Quebec wall-clock minutes: an offset or seconds would be silently
+        misread (and an offset-aware time cannot be compared with a naive one)."""
+        if value.tzinfo is not None or value.second or value.microsecond:
+            raise PydanticCustomError("local_time", "a local time as HH:MM")
+        return value
 
 
 class RequestIn(Schema):

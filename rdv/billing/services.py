@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
@@ -130,6 +131,7 @@ def pay_with_test_provider(*, account: User, payment_id: int, succeed: bool) -> 
     with transaction.atomic():
         # The row lock makes the status check and the change one step (PostgreSQL);
         # SQLite's writer lock does the same.
+        _lock_request_of(payment.pk)
         locked = Payment.objects.select_for_update().get(pk=payment.pk)
         if locked.status != PaymentStatus.PENDING:
             raise Conflict(_("This payment is already settled."), code="payment_settled")
@@ -178,13 +180,28 @@ def cancel_pending_payment(payment: Payment) -> None:
 
 
 def _locked_payment(provider: str, provider_ref: str) -> Payment | None:
+    """The payment, row-locked, after its finder request (the one lock order)."""
     if not provider_ref:
         return None
+    payment_id = (
+        Payment.objects.filter(provider=provider, provider_ref=provider_ref)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if payment_id is None:
+        return None
+    _lock_request_of(payment_id)
     return (
         Payment.objects.select_for_update()
         .filter(provider=provider, provider_ref=provider_ref)
         .first()
     )
+
+
+def _lock_request_of(payment_id: int) -> None:
+    from rdv.finder.services import lock_request_of_payment  # noqa: PLC0415 (finder imports us)
+
+    lock_request_of_payment(payment_id)
 
 
 def _settle_succeeded(payment: Payment, *, from_statuses: tuple[str, ...]) -> bool:
@@ -402,14 +419,17 @@ def verify_stripe_signature(payload: bytes, header: str) -> None:
     candidates: list[str] = []
     for part in header.split(","):
         key, _sep, value = part.strip().partition("=")
-        if key == "t" and value.isdigit():
+        # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+        if key == "t" and re.fullmatch(r"[0-9]{1,12}", value):
             timestamp = int(value)
         elif key == "v1" and value:
             candidates.append(value)
     if timestamp is None or not candidates:
         raise WebhookRejected(code="webhook_signature_missing")
     expected = stripe_signature(payload, timestamp, secret)
-    if not any(hmac.compare_digest(expected, given) for given in candidates):
+    # Bytes: compare_digest refuses a str with non-ASCII characters (a forged header).
+    given_bytes = [given.encode("utf-8", "replace") for given in candidates]
+    if not any(hmac.compare_digest(expected.encode(), given) for given in given_bytes):
         raise WebhookRejected(code="webhook_signature_invalid")
     if abs(clock.now().timestamp() - timestamp) > settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS:
         raise WebhookRejected(code="webhook_stale")

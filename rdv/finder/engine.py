@@ -421,7 +421,10 @@ def _card_claimed(patient: Patient, appointment_type: str, now: datetime) -> boo
 def _give(slot: Slot, request_id: int, now: datetime) -> tuple[str, str]:
     """Try to give the slot to one request: (OFFERED | BOOKED | TAKEN, reason), or
     ("", why it could not take it) to try the next one."""
-    # Lock order of every change to a request: the request row, then its offer, then the slot.
+    # Lock order: the account (booking locks it, and account deletion locks it before
+    # its requests), the request row, then its offer, then the slot.
+    account_id = FinderRequest.objects.filter(pk=request_id).values_list("account_id", flat=True)
+    list(User.objects.select_for_update().filter(pk__in=account_id).values_list("pk", flat=True))
     request = (
         FinderRequest.objects.select_for_update(of=("self",))
         .select_related("account", "patient")

@@ -13,6 +13,7 @@ from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from rdv.accounts.models import User
@@ -46,7 +47,13 @@ logger = logging.getLogger(__name__)
 MAX_ACTIVE_REQUESTS = 3
 MAX_ACTIVE_ALERTS = 10
 MAX_TIME_WINDOWS = 14
-ACTIVE_STATUSES = (RequestStatus.AWAITING_PAYMENT, RequestStatus.OPEN)
+# A failed payment counts too: its PaymentIntent can still be paid later (and would open
+# the request), so leaving it out would let an account hold more than this many.
+ACTIVE_STATUSES = (
+    RequestStatus.AWAITING_PAYMENT,
+    RequestStatus.PAYMENT_FAILED,
+    RequestStatus.OPEN,
+)
 PATIENT_ROLE = "patient"
 
 
@@ -301,6 +308,9 @@ def on_payment_succeeded(payment: Payment) -> None:
     arrived is refunded at once. Matching for it runs after the commit."""
     request = _request_of(payment)
     if request is None:
+        # Its request is gone (the person it was for was removed with their account):
+        # the money goes back.
+        billing.request_refund(payment, reason="no_request")
         return
     now = clock.now()
     opened = FinderRequest.objects.filter(
@@ -315,6 +325,17 @@ def on_payment_succeeded(payment: Payment) -> None:
         refund = billing.request_refund(payment, reason="cancelled")
         if refund is not None:
             engine.queue_refunded(request, refund.amount_cents)
+
+
+def lock_request_of_payment(payment_id: int) -> None:
+    """Billing calls this before it locks a payment to settle it: a request is always
+    locked before its payment (cancelling, expiring and deleting lock the request first),
+    so the two orders never meet and deadlock."""
+    list(
+        FinderRequest.objects.select_for_update()
+        .filter(payment_id=payment_id)
+        .values_list("pk", flat=True)
+    )
 
 
 def on_payment_failed(payment: Payment) -> None:
@@ -366,20 +387,31 @@ def close_requests_of_closing_account(*, user: User) -> int:
     a paid one refunded in full and its pending offer withdrawn. Without this, deleting
     the account's patients would delete their requests and keep the money. Returns how
     many requests were closed."""
+    return _close_requests(user, FinderRequest.objects.filter(account=user), "account_closed")
+
+
+def close_requests_of_patient(*, user: User, patient_id: int) -> int:
+    """Inside rdv.patients.services.remove_dependant's transaction (account row locked):
+    the same for the requests made for the person removed."""
+    requests = FinderRequest.objects.filter(account=user, patient_id=patient_id)
+    return _close_requests(user, requests, "patient_removed")
+
+
+def _close_requests(user: User, requests: QuerySet[FinderRequest], reason: str) -> int:
     now = clock.now()
     waiting = (RequestStatus.AWAITING_PAYMENT, RequestStatus.PAYMENT_FAILED, RequestStatus.OPEN)
     closed = 0
     for request in (
-        FinderRequest.objects.select_for_update(of=("self",))
+        requests.select_for_update(of=("self",))
         .select_related("payment")
-        .filter(account=user, status__in=waiting)
+        .filter(status__in=waiting)
         .order_by("pk")
     ):
         was_open = request.status == RequestStatus.OPEN
         _close(request, RequestStatus.CANCELLED, now)
         if was_open:
             engine.withdraw_pending_offer(request, now=now)
-            engine.refund(request, reason="account_closed")
+            engine.refund(request, reason=reason)
         elif request.payment is not None and request.payment.status == PaymentStatus.PENDING:
             billing.cancel_pending_payment(request.payment)
         audit.record("finder.cancelled", actor=user, role=PATIENT_ROLE, subject=_subject(request))
@@ -417,6 +449,9 @@ def accept_offer(*, user: User, offer_id: int) -> Appointment:
     offer = offer_for_user(user, offer_id)
     now = clock.now()
     with transaction.atomic():
+        # The account before the request: booking locks the account, and account
+        # deletion takes the account, then its requests.
+        _lock_account(user)
         request = _lock_own_request(user, offer.request_id)
         locked = Offer.objects.select_for_update().get(pk=offer.pk)
         if locked.status == OfferStatus.PENDING and locked.expires_at <= now:

@@ -448,6 +448,11 @@ def remove_dependant(*, user: User, patient: Patient) -> None:
                 code="dependant_has_upcoming_appointment",
             )
         audit.record("patient.remove", actor=user, role=PATIENT_ROLE, subject=_subject(locked))
+        # Their appointment-finder requests end here, a paid one refunded (deleting the
+        # person would delete the request and keep the money).
+        from rdv.finder.services import close_requests_of_patient  # noqa: PLC0415 (cycle)
+
+        close_requests_of_patient(user=user, patient_id=locked.pk)
         if not appointments.exists():
             locked.delete()
             return

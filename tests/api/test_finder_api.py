@@ -110,6 +110,14 @@ def test_signed_out_is_401(db: Any) -> None:
             "time_windows.0.weekday",
         ),
         ({"time_windows": [{"weekday": 1, "start": "12:00", "end": "08:00"}]}, "time_windows"),
+        (
+            {"time_windows": [{"weekday": 1, "start": "10:00+01:00", "end": "11:00"}]},
+            "time_windows.0.start",
+        ),
+        (
+            {"time_windows": [{"weekday": 1, "start": "10:00", "end": "11:00:30"}]},
+            "time_windows.0.end",
+        ),
         ({"mode": "steal"}, "mode"),
         ({"language": "xx"}, "language"),
         ({"radius_km": 0}, "radius_km"),

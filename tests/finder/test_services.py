@@ -16,6 +16,7 @@ from rdv.core.errors import Conflict, NotFound, PermissionDenied, ValidationErro
 from rdv.finder import engine, queries, services
 from rdv.finder.models import Alert, AlertScope, FinderRequest, Offer, OfferStatus, RequestStatus
 from rdv.notifications.models import Kind, Message, MessageStatus
+from rdv.patients.services import remove_dependant
 from rdv.scheduling.models import AppointmentType, Slot
 from tests.conftest import NOW, Cast, local, make_slot
 from tests.finder.conftest import TODAY, day, file_request, pending_offer_of, publish, spec, window
@@ -105,6 +106,20 @@ def test_at_most_three_requests_in_progress_per_account(cast: Cast) -> None:
         services.create_request(user=cast.paul, spec=spec())
     assert refused.value.code == "too_many_requests"
     assert FinderRequest.objects.count() == 3
+
+
+def test_a_request_whose_payment_failed_still_counts(cast: Cast) -> None:
+    """Its payment can still succeed later (and open it): it counts until cancelled."""
+    failed = services.create_request(user=cast.paul, spec=spec())
+    billing.pay_with_test_provider(
+        account=cast.paul, payment_id=failed.payment_id or 0, succeed=False
+    )
+    for _ in range(2):
+        services.create_request(user=cast.paul, spec=spec())
+    with pytest.raises(Conflict):
+        services.create_request(user=cast.paul, spec=spec())
+    services.cancel_request(user=cast.paul, request_id=failed.pk)
+    services.create_request(user=cast.paul, spec=spec())
 
 
 def test_payment_opens_the_request_in_the_queue(cast: Cast) -> None:
@@ -272,3 +287,25 @@ def test_deleting_the_account_cancels_its_requests_and_refunds_the_paid_one(cast
         kind=Kind.REFUNDED, status__in=[MessageStatus.PENDING, MessageStatus.SENDING]
     ).exists()
     assert Refund.objects.count() == 1
+
+
+def test_removing_a_dependant_cancels_their_requests_and_refunds(cast: Cast) -> None:
+    request = file_request(cast.marie, patient_id=cast.lea.pk)
+    slot = publish(make_slot(cast.nurse_diane, local(2026, 11, 24, 9, 0)))
+    assert pending_offer_of(request) is not None
+    remove_dependant(user=cast.marie, patient=cast.lea)
+    refund = Refund.objects.get(payment_id=request.payment_id or 0)
+    assert (refund.reason, refund.amount_cents) == ("patient_removed", 2179)
+    assert Slot.objects.get(pk=slot.pk).hold_visitor is None
+    assert not FinderRequest.objects.filter(pk=request.pk).exists()  # Léa was never seen
+
+
+def test_money_arriving_for_a_request_that_is_gone_is_refunded(cast: Cast) -> None:
+    """The account was deleted while the payment was being confirmed: the request went
+    with the account's patients; the late success is refunded, not kept."""
+    request = services.create_request(user=cast.paul, spec=spec())
+    payment = Payment.objects.get(pk=request.payment_id or 0)
+    delete_account(cast.paul, "correct horse battery")
+    assert not FinderRequest.objects.filter(pk=request.pk).exists()
+    billing.payment_succeeded(provider=payment.provider, provider_ref=payment.provider_ref)
+    assert Refund.objects.get(payment=payment).reason == "no_request"
