@@ -75,7 +75,7 @@ ELIGIBLE_STORED = 1000
 MAX_ROUNDS = 10
 SEARCH_PAGE = 50
 SEARCH_MAX_OFFSET = 1000
-EVENT_BATCH = 100
+EVENT_BATCH = 500
 # Triggers after which a slot left free is worth a free alert.
 ALERT_TRIGGERS = (
     Trigger.PUBLISHED,
@@ -822,9 +822,76 @@ def process_events(*, limit: int = 10_000) -> int:
         )
         if not ids:
             break
+        wanted = _worth_deciding(ids)
         for pk in ids:
-            done += _process_one(pk)
+            if pk in wanted:
+                done += _process_one(pk)
     return done
+
+
+def _worth_deciding(event_ids: list[int]) -> set[int]:
+    """Of these pending events, those whose slot some open request or active alert could
+    want; the others are marked done at once, with no decision recorded. A decision with
+    nobody to give the slot to would say nothing, and slot generation publishes tens of
+    thousands of slots a night (the demo's first start, about 165,000): deciding each one
+    would hold the worker for an hour. The test is generous (type, local day, a box as
+    wide as each radius: never narrower than the exact rules), so a slot that any
+    request fits, or any alert watches, is always decided."""
+    rows = list(
+        SlotEvent.objects.filter(pk__in=event_ids, processed_at__isnull=True).values_list(
+            "pk",
+            "slot__start",
+            "slot__appointment_type",
+            "slot__clinic_id",
+            "slot__practitioner_id",
+            "slot__clinic__latitude",
+            "slot__clinic__longitude",
+        )
+    )
+    now = clock.now()
+    requests = list(
+        _waiting_requests(now).values_list(
+            "appointment_type", "earliest_date", "latest_date", "latitude", "longitude", "radius_km"
+        )
+    )
+    alerts = list(
+        Alert.objects.filter(is_active=True).values_list(
+            "scope",
+            "clinic_id",
+            "practitioner_id",
+            "appointment_type",
+            "latitude",
+            "longitude",
+            "radius_km",
+        )
+    )
+    wanted: set[int] = set()
+    for pk, start, kind, clinic_id, practitioner_id, lat, lon in rows:
+        day = clock.local_date(start)
+        deg_lat, deg_lon = box_degrees_per_km(lat)
+        if any(
+            r_kind == kind
+            and earliest <= day <= latest
+            and abs(r_lat - lat) <= radius * deg_lat
+            and abs(r_lon - lon) <= radius * deg_lon
+            for r_kind, earliest, latest, r_lat, r_lon, radius in requests
+        ) or any(
+            a_kind in ("", kind)
+            and (
+                (scope == AlertScope.CLINIC and a_clinic == clinic_id)
+                or (scope == AlertScope.PRACTITIONER and a_practitioner == practitioner_id)
+                or (
+                    scope == AlertScope.AREA
+                    and abs((a_lat or 0.0) - lat) <= (a_radius or 0) * deg_lat
+                    and abs((a_lon or 0.0) - lon) <= (a_radius or 0) * deg_lon
+                )
+            )
+            for scope, a_clinic, a_practitioner, a_kind, a_lat, a_lon, a_radius in alerts
+        ):
+            wanted.add(pk)
+    unwanted = [row[0] for row in rows if row[0] not in wanted]
+    SlotEvent.objects.filter(pk__in=unwanted, processed_at__isnull=True).update(processed_at=now)
+    return wanted
 
 
 def _process_one(event_id: int) -> int:

@@ -12,6 +12,8 @@ from rdv.core import clock
 from rdv.core.errors import Conflict, SlotUnavailable
 from rdv.finder import engine, services
 from rdv.finder.models import (
+    Alert,
+    AlertScope,
     FinderRequest,
     MatchDecision,
     Mode,
@@ -371,3 +373,32 @@ def test_a_text_only_request_is_not_held_a_slot_overnight(cast: Cast) -> None:
     offer = pending_offer_of(by_text)
     assert offer is not None
     assert offer.slot_id == morning.pk
+
+
+def test_a_slot_nobody_could_want_is_set_aside_without_a_decision(cast: Cast) -> None:
+    """Nightly generation publishes thousands of slots: those no open request could fit
+    (type, day, distance) and no alert watches are marked done with no decision record;
+    one a request fits is decided as always."""
+    request = file_request(cast.paul)  # urgent, around Laval
+    other_type = publish(
+        make_slot(
+            cast.nurse_diane, local(2026, 11, 24, 9, 0), appointment_type=AppointmentType.PERIODIC
+        )
+    )
+    too_late = publish(make_slot(cast.nurse_diane, local(2026, 12, 20, 9, 0)))
+    assert not MatchDecision.objects.filter(slot__in=[other_type, too_late]).exists()
+    assert not SlotEvent.objects.filter(processed_at__isnull=True).exists()
+    fitting = publish(make_slot(cast.nurse_diane, local(2026, 11, 24, 10, 0)))
+    assert MatchDecision.objects.get(slot=fitting).winner_id == request.pk
+    Alert.objects.create(
+        account=cast.marie,
+        scope=AlertScope.CLINIC,
+        clinic=cast.laval,
+        created_at=NOW,
+    )
+    watched = publish(
+        make_slot(
+            cast.nurse_diane, local(2026, 11, 24, 11, 0), appointment_type=AppointmentType.PERIODIC
+        )
+    )
+    assert MatchDecision.objects.get(slot=watched).outcome == Outcome.NO_REQUEST
