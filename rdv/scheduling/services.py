@@ -466,6 +466,14 @@ def _take(
     )
     if won != 1:
         raise _explain_unavailable(slot.pk, now)
+    return _record_booking(user, patient, slot, reason, now, role=role)
+
+
+def _record_booking(
+    user: User, patient: Patient, slot: Slot, reason: str, now: datetime, *, role: str
+) -> Appointment:
+    """Inside the transaction that has just won the slot: the appointment, its health-card
+    claim, its confirmation and reminders, and its audit entry."""
     appointment = Appointment.objects.create(
         slot=slot,
         patient=patient,
@@ -1372,21 +1380,7 @@ def book_for_finder(
             )
             if won != 1:
                 raise _explain_unavailable(slot.pk, now)
-            appointment = Appointment.objects.create(
-                slot=slot,
-                patient=patient,
-                booked_by=account,
-                created_at=now,
-                updated_at=now,
-            )
-            _claim_card(appointment, patient, slot, now)
-            notifications.appointment_booked(appointment, now=now)
-            audit.record(
-                "appointment.book",
-                actor=account,
-                role=FINDER_ROLE,
-                subject=_subject(appointment, slot),
-            )
+            appointment = _record_booking(account, patient, slot, "", now, role=FINDER_ROLE)
     except IntegrityError as exc:
         raise SlotUnavailable() from exc
     return appointment
