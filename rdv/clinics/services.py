@@ -29,9 +29,16 @@ from rdv.scheduling import services as scheduling
 from rdv.scheduling.models import Appointment, AppointmentStatus, AvailabilityRule
 
 
-def audit_view(
-    ctx: StaffContext, action: str, patient_id: int, object_type: str, object_id: int
+def audit_staff_action(
+    ctx: StaffContext,
+    action: str,
+    object_type: str,
+    object_id: object,
+    *,
+    patient_id: int | None = None,
 ) -> None:
+    """One audit entry for something a staff member did at their clinic: the member, their
+    role and the clinic are always recorded the same way."""
     audit.record(
         action,
         actor=ctx.user,
@@ -43,6 +50,12 @@ def audit_view(
             clinic_id=ctx.clinic.pk,
         ),
     )
+
+
+def audit_view(
+    ctx: StaffContext, action: str, patient_id: int, object_type: str, object_id: int
+) -> None:
+    audit_staff_action(ctx, action, object_type, object_id, patient_id=patient_id)
 
 
 def view_day(
@@ -168,14 +181,7 @@ def _booked_ahead(practitioner: Practitioner) -> int:
 
 
 def _practitioner_changed(ctx: StaffContext, action: str, practitioner: Practitioner) -> None:
-    audit.record(
-        action,
-        actor=ctx.user,
-        role=ctx.role,
-        subject=audit.Subject(
-            object_type="practitioner", object_id=str(practitioner.pk), clinic_id=ctx.clinic.pk
-        ),
-    )
+    audit_staff_action(ctx, action, "practitioner", practitioner.pk)
 
 
 def practitioners_of(ctx: StaffContext) -> list[Practitioner]:

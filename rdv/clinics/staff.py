@@ -40,6 +40,7 @@ from rdv.accounts.queries import has_second_factor
 from rdv.audit import services as audit
 from rdv.clinics.models import Membership, Practitioner, StaffInvitation, StaffRole
 from rdv.clinics.queries import StaffContext
+from rdv.clinics.services import audit_staff_action
 from rdv.core import clock
 from rdv.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from rdv.notifications import staff_mail
@@ -108,17 +109,6 @@ def _member(ctx: StaffContext, membership_id: int) -> Membership:
     return member
 
 
-def _audit(ctx: StaffContext, action: str, object_type: str, object_id: int) -> None:
-    audit.record(
-        action,
-        actor=ctx.user,
-        role=ctx.role,
-        subject=audit.Subject(
-            object_type=object_type, object_id=str(object_id), clinic_id=ctx.clinic.pk
-        ),
-    )
-
-
 # --- Changing members -----------------------------------------------------------------------
 
 
@@ -185,7 +175,7 @@ def change_role(ctx: StaffContext, membership_id: int, *, role: str) -> Membersh
             member.practitioner = None
         member.save(update_fields=["role", "practitioner"])
         tokens.revoke_all(member.user)
-        _audit(ctx, "staff.role", "staff_member", member.user_id)
+        audit_staff_action(ctx, "staff.role", "staff_member", member.user_id)
         if role != ADMIN:
             _withdraw_invitations_of(ctx, member.user)
     return member
@@ -200,7 +190,7 @@ def remove_member(ctx: StaffContext, membership_id: int) -> Membership:
         _keep_an_admin(admins, member)
         member.delete()
         tokens.revoke_all(member.user)
-        _audit(ctx, "staff.remove", "staff_member", member.user_id)
+        audit_staff_action(ctx, "staff.remove", "staff_member", member.user_id)
         _withdraw_invitations_of(ctx, member.user)
     return member
 
@@ -251,7 +241,7 @@ def link_practitioner(
                 member.save(update_fields=["practitioner"])
         except IntegrityError as exc:  # linked by someone else since the check
             raise _already_linked() from exc
-        _audit(ctx, "staff.practitioner", "staff_member", member.user_id)
+        audit_staff_action(ctx, "staff.practitioner", "staff_member", member.user_id)
     return member
 
 
@@ -354,7 +344,7 @@ def invite(
             expires_at=now + timedelta(days=INVITATION_DAYS),
         )
         staff_mail.queue_invitation(invitation, token=token, language=language)
-        _audit(ctx, "staff.invite", "staff_invitation", invitation.pk)
+        audit_staff_action(ctx, "staff.invite", "staff_invitation", invitation.pk)
     return Invitation(invitation=invitation, replaced=bool(replaced))
 
 
@@ -364,7 +354,7 @@ def _revoke(ctx: StaffContext, invitation: StaffInvitation, now: datetime) -> bo
     ).update(revoked_at=now)
     if revoked:
         staff_mail.withdraw_invitation(invitation)
-        _audit(ctx, "staff.invitation.revoke", "staff_invitation", invitation.pk)
+        audit_staff_action(ctx, "staff.invitation.revoke", "staff_invitation", invitation.pk)
     return bool(revoked)
 
 

@@ -236,17 +236,17 @@ def box_degrees_per_km(latitude: float) -> tuple[float, float]:
     return _DEG_LAT_PER_KM, _DEG_LAT_PER_KM / cos_lat
 
 
-def _near(facts: SlotFacts) -> Q:
-    """Requests whose point lies in a box around the clinic as wide as each request's own
-    radius (`radius_km` is a column, so the box is too). Without it every open request of
-    the type and day is read and measured in Python: with 10,000 open requests, most of a
-    decision's time. The exact distance is checked after."""
-    deg_lat, deg_lon = box_degrees_per_km(facts.latitude)
+def _near(latitudes: list[float], longitudes: list[float]) -> Q:
+    """Requests whose point lies within their own radius of a box around these clinics
+    (`radius_km` is a column, so the margin is too; one clinic: a box around it). Without
+    it every open request of the type and day is read and measured in Python: with 10,000
+    open requests, most of a decision's time. The exact distance is checked after."""
+    deg_lat, deg_lon = box_degrees_per_km(max(latitudes, key=abs))
     return Q(
-        latitude__gte=facts.latitude - F("radius_km") * deg_lat,
-        latitude__lte=facts.latitude + F("radius_km") * deg_lat,
-        longitude__gte=facts.longitude - F("radius_km") * deg_lon,
-        longitude__lte=facts.longitude + F("radius_km") * deg_lon,
+        latitude__gte=min(latitudes) - F("radius_km") * deg_lat,
+        latitude__lte=max(latitudes) + F("radius_km") * deg_lat,
+        longitude__gte=min(longitudes) - F("radius_km") * deg_lon,
+        longitude__lte=max(longitudes) + F("radius_km") * deg_lon,
     )
 
 
@@ -262,7 +262,7 @@ def eligible_requests(slot: Slot, facts: SlotFacts, now: datetime) -> list[int]:
             earliest_date__lte=facts.local_day,
             latest_date__gte=facts.local_day,
         )
-        .filter(_near(facts))
+        .filter(_near([facts.latitude], [facts.longitude]))
         .filter(~Exists(offered_before))
         .order_by("filed_at", "pk")
         .values_list(
@@ -848,9 +848,21 @@ def _worth_deciding(event_ids: list[int]) -> set[int]:
             "slot__clinic__longitude",
         )
     )
+    if not rows:
+        return set()
     now = clock.now()
+    days = [clock.local_date(row[1]) for row in rows]
+    # Only the requests that could want one of these slots by type, day and place: for a
+    # single freed slot (the hot path) exactly what its decision will read anyway.
     requests = list(
-        _waiting_requests(now).values_list(
+        _waiting_requests(now)
+        .filter(
+            _near([row[5] for row in rows], [row[6] for row in rows]),
+            appointment_type__in={row[2] for row in rows},
+            earliest_date__lte=max(days),
+            latest_date__gte=min(days),
+        )
+        .values_list(
             "appointment_type", "earliest_date", "latest_date", "latitude", "longitude", "radius_km"
         )
     )

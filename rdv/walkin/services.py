@@ -14,9 +14,9 @@ from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
-from rdv.audit import services as audit
 from rdv.clinics.models import FRONT_DESK_ROLES, Clinic, Practitioner
 from rdv.clinics.queries import StaffContext
+from rdv.clinics.services import audit_staff_action
 from rdv.core import clock
 from rdv.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from rdv.patients.services import normalise_phone
@@ -43,24 +43,13 @@ def _require_front_desk(ctx: StaffContext) -> None:
         raise PermissionDenied(_("Only the front desk manages walk-ins."), code="role")
 
 
-def _audit(ctx: StaffContext, action: str, object_type: str, object_id: object) -> None:
-    audit.record(
-        action,
-        actor=ctx.user,
-        role=ctx.role,
-        subject=audit.Subject(
-            object_type=object_type, object_id=str(object_id), clinic_id=ctx.clinic.pk
-        ),
-    )
-
-
 def view_queue(ctx: StaffContext, day: date, *, wave_id: int | None = None) -> queries.DayQueue:
     """The day's waves and queue (rdv.walkin.queries.queue); the read is audited, once per
     page shown, since it names the people waiting."""
     _require_front_desk(ctx)
     with transaction.atomic():
         found = queries.queue(ctx, day, wave_id=wave_id)
-        _audit(ctx, "walkin.queue.view", "walkin_day", day.isoformat())
+        audit_staff_action(ctx, "walkin.queue.view", "walkin_day", day.isoformat())
     return found
 
 
@@ -71,7 +60,7 @@ def view_wave(ctx: StaffContext, wave_id: int) -> queries.WaveQueue:
         wave = queries.wave_for(ctx, wave_id)
         _require_front_desk(ctx)
         day = queries.queue(ctx, clock.local_date(wave.start), wave_id=wave.pk)
-        _audit(ctx, "walkin.wave.view", "walkin_wave", wave.pk)
+        audit_staff_action(ctx, "walkin.wave.view", "walkin_wave", wave.pk)
     return day.waves[0]
 
 
@@ -201,7 +190,7 @@ def open_waves(
             ]
         )
         for wave in waves:
-            _audit(ctx, "walkin.wave.open", "walkin_wave", wave.pk)
+            audit_staff_action(ctx, "walkin.wave.open", "walkin_wave", wave.pk)
     return waves
 
 
@@ -264,7 +253,7 @@ def add_walk_in(
             arrived_at=now,
             created_by=ctx.user,
         )
-        _audit(ctx, "walkin.add", "walk_in", walk_in.pk)
+        audit_staff_action(ctx, "walkin.add", "walk_in", walk_in.pk)
     return walk_in
 
 
@@ -277,7 +266,7 @@ def _move(ctx: StaffContext, walk_in: WalkIn, status: str, now: datetime) -> boo
         status=status, **stamps
     )
     if moved:
-        _audit(ctx, f"walkin.{status}", "walk_in", walk_in.pk)
+        audit_staff_action(ctx, f"walkin.{status}", "walk_in", walk_in.pk)
     return bool(moved)
 
 

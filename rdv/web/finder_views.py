@@ -33,6 +33,7 @@ from rdv.core.geo import municipalities
 from rdv.finder import queries, services
 from rdv.finder.models import FinderRequest, RequestStatus
 from rdv.patients.queries import bookable_patients
+from rdv.web.downloads import download
 from rdv.web.errors import handles_domain_errors, posted, signed_in
 from rdv.web.finder_forms import AlertForm, RequestForm, window_label
 from rdv.web.forms import LANGUAGE_CHOICES
@@ -286,11 +287,7 @@ def receipt(request: HttpRequest, request_id: int) -> HttpResponse:
     if payment is None or payment.status != PaymentStatus.SUCCEEDED:
         raise NotFound(_("There is no receipt for this request yet."))
     pdf = receipts.receipt_pdf(payment, language=_language())
-    response = HttpResponse(pdf, content_type="application/pdf")
-    name = f"recu-{payment.receipt_number}.pdf"
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    response["Cache-Control"] = "no-store"
-    return response
+    return download(pdf, "application/pdf", f"recu-{payment.receipt_number}.pdf")
 
 
 def _back_to_request(request: HttpRequest, user: User) -> HttpResponse:

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET
 from rdv.clinics import exports
 from rdv.core import clock
 from rdv.core.errors import ValidationError
+from rdv.web.downloads import download
 from rdv.web.errors import handles_domain_errors
 from rdv.web.portal import clinic_for
 
@@ -30,13 +31,6 @@ def _day(request: HttpRequest, name: str) -> date:
         raise ValidationError(
             _("Enter the date as YYYY-MM-DD, for example 2026-11-24."), field=name
         ) from None
-
-
-def _download(body: str | bytes, content_type: str, filename: str) -> HttpResponse:
-    response = HttpResponse(body, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response["Cache-Control"] = "no-store"  # patient data: no copy in any cache
-    return response
 
 
 @require_GET
@@ -64,7 +58,7 @@ def exports_page(request: HttpRequest, clinic_id: int) -> HttpResponse:
 def day_sheet(request: HttpRequest, clinic_id: int) -> HttpResponse:
     ctx = clinic_for(request, clinic_id)
     day = _day(request, "date")
-    return _download(
+    return download(
         exports.day_sheet_pdf(ctx, day),
         "application/pdf",
         f"clinique-{ctx.clinic.pk}-feuille-du-jour-{day.isoformat()}.pdf",
@@ -82,7 +76,7 @@ def _period_name(clinic_id: int, first_day: date, extension: str) -> str:
 def agenda_csv(request: HttpRequest, clinic_id: int) -> HttpResponse:
     ctx = clinic_for(request, clinic_id)
     first_day = _day(request, "from")
-    return _download(
+    return download(
         exports.agenda_csv(ctx, first_day),
         "text/csv; charset=utf-8",
         _period_name(ctx.clinic.pk, first_day, "csv"),
@@ -95,7 +89,7 @@ def agenda_csv(request: HttpRequest, clinic_id: int) -> HttpResponse:
 def agenda_ics(request: HttpRequest, clinic_id: int) -> HttpResponse:
     ctx = clinic_for(request, clinic_id)
     first_day = _day(request, "from")
-    return _download(
+    return download(
         exports.agenda_ics(ctx, first_day),
         "text/calendar; charset=utf-8",
         _period_name(ctx.clinic.pk, first_day, "ics"),

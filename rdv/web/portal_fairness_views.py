@@ -13,25 +13,15 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from rdv.clinics import stats
 from rdv.clinics.queries import StaffContext
 from rdv.core.errors import DomainError
 from rdv.finder import report
+from rdv.web.downloads import download
 from rdv.web.errors import handles_domain_errors
 from rdv.web.finder_forms import PeriodForm
 from rdv.web.portal import FRONT_DESK, clinic_for, require_role
 from rdv.web.portal_admin_forms import put_error
-
-
-def _query(request: HttpRequest) -> QueryDict:
-    """The query string with an empty or missing day replaced by the default period (the
-    last 30 days), so the page shows what it counts and the CSV link repeats it."""
-    first_day, last_day = stats.default_period()
-    data = request.GET.copy()
-    for name, day in (("from", first_day), ("to", last_day)):
-        if not data.get(name, "").strip():
-            data[name] = day.isoformat()
-    return data
+from rdv.web.portal_stats_views import period_query
 
 
 def _computed(
@@ -81,7 +71,7 @@ def fairness_page(request: HttpRequest, clinic_id: int) -> HttpResponse:
     """How the finder gave this clinic's slots over a period, with the fairness checks."""
     ctx = clinic_for(request, clinic_id)
     require_role(ctx, FRONT_DESK)
-    data = _query(request)
+    data = period_query(request)
     form, computed = _computed(ctx, data)
     return _page(request, ctx, data, form, computed)
 
@@ -93,12 +83,9 @@ def fairness_csv(request: HttpRequest, clinic_id: int) -> HttpResponse:
     """The same report as CSV; bad input shows the page with its errors."""
     ctx = clinic_for(request, clinic_id)
     require_role(ctx, FRONT_DESK)
-    data = _query(request)
+    data = period_query(request)
     form, computed = _computed(ctx, data)
     if computed is None:
         return _page(request, ctx, data, form, computed)
     name = f"clinique-{ctx.clinic.pk}-equite-{computed.first_day}-{computed.last_day}.csv"
-    response = HttpResponse(report.fairness_csv(computed), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    response["Cache-Control"] = "no-store"
-    return response
+    return download(report.fairness_csv(computed), "text/csv; charset=utf-8", name)

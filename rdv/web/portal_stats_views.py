@@ -16,13 +16,14 @@ from django.views.decorators.http import require_GET
 from rdv.clinics import data_export, stats
 from rdv.clinics.queries import StaffContext
 from rdv.core.errors import DomainError
+from rdv.web.downloads import download
 from rdv.web.errors import error_page, handles_domain_errors
 from rdv.web.portal import ADMIN, FRONT_DESK, clinic_for, require_role
 from rdv.web.portal_admin_forms import put_error
 from rdv.web.portal_stats_forms import StatsForm
 
 
-def _query(request: HttpRequest) -> QueryDict:
+def period_query(request: HttpRequest) -> QueryDict:
     """The query string, with an empty or missing day replaced by the default one (the
     last 30 days), so the page shows the period it counts and the CSV link repeats it."""
     first_day, last_day = stats.default_period()
@@ -86,7 +87,7 @@ def stats_page(request: HttpRequest, clinic_id: int) -> HttpResponse:
     """The figures of a period, in all and per week, with their definitions."""
     ctx = clinic_for(request, clinic_id)
     require_role(ctx, FRONT_DESK)
-    data = _query(request)
+    data = period_query(request)
     form, computed = _computed(request, ctx, data)
     return _page(request, ctx, data, form, computed)
 
@@ -98,16 +99,13 @@ def stats_csv(request: HttpRequest, clinic_id: int) -> HttpResponse:
     """The same figures as CSV; bad input shows the page with its errors."""
     ctx = clinic_for(request, clinic_id)
     require_role(ctx, FRONT_DESK)
-    data = _query(request)
+    data = period_query(request)
     form, computed = _computed(request, ctx, data)
     if computed is None:
         return _page(request, ctx, data, form, computed)
     total = computed.total
     name = f"clinique-{ctx.clinic.pk}-statistiques-{total.first_day}-{total.last_day}.csv"
-    response = HttpResponse(stats.stats_csv(computed), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    response["Cache-Control"] = "no-store"
-    return response
+    return download(stats.stats_csv(computed), "text/csv; charset=utf-8", name)
 
 
 @require_GET
