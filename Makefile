@@ -3,6 +3,7 @@
 #   make test   the whole suite, on SQLite and on PostgreSQL
 #   make lint   ruff + mypy
 #   make bench  load and contention benchmarks against PostgreSQL (prints figures)
+#   make drill  back up the demo, destroy the database, restore it, verify it: prints RTO and RPO
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -12,7 +13,7 @@ PY := $(VENV)/bin/python
 MANAGE := $(PY) manage.py
 PG_URL ?= postgres://postgres@127.0.0.1:5432/rdv
 
-.PHONY: secrets run test test-sqlite test-postgres lint bench messages migrate demo clean
+.PHONY: secrets run test test-sqlite test-postgres lint bench drill messages migrate demo clean
 
 $(VENV)/.base-installed: requirements/base.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -76,6 +77,11 @@ lint: $(VENV)/.dev-installed secrets
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/bandit -c pyproject.toml -r rdv scripts -q
+
+# A restore drill on a scratch PostgreSQL database (DRILL_DATABASE_URL; sqlite:///… works too).
+drill: $(VENV)/.base-installed secrets messages
+	scripts/ensure_postgres.sh
+	$(MANAGE) drill --database-url "$${DRILL_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/rdv_drill}"
 
 bench: $(VENV)/.dev-installed secrets messages
 	scripts/ensure_postgres.sh

@@ -58,10 +58,13 @@ INSTALLED_APPS = [
     "rdv.walkin",
     "rdv.billing",
     "rdv.finder",
+    "rdv.continuity",
     "rdv.web",
 ]
 
 MIDDLEWARE = [
+    # First: times every request and counts every answer, including refusals below.
+    "rdv.core.metrics.request_metrics",
     "django.middleware.security.SecurityMiddleware",
     "rdv.core.middleware.permissions_policy",
     "csp.middleware.CSPMiddleware",
@@ -74,6 +77,9 @@ MIDDLEWARE = [
     # Marks a session as verified by a second factor (the admin site requires it).
     "django_otp.middleware.OTPMiddleware",
     "rdv.audit.context.middleware",
+    # Read-only mode: refuses writes (503) and makes the request's database session
+    # read-only (rdv.continuity.readonly).
+    "rdv.continuity.readonly.middleware",
     "rdv.core.middleware.staff_idle_timeout",
     "rdv.web.portal.no_store_middleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -95,6 +101,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "csp.context_processors.nonce",
+                "rdv.continuity.readonly.context",
             ],
         },
     },
@@ -372,12 +379,54 @@ if env_bool("TRUST_X_FORWARDED_PROTO", default=False):
 # Staff sessions end after this much inactivity (rdv.accounts.middleware).
 STAFF_IDLE_TIMEOUT_SECONDS = env_int("STAFF_IDLE_TIMEOUT_SECONDS", 30 * 60, minimum=60)
 
+# --- Continuity (rdv.continuity; docs/backups.md and docs/operations.md) --------------
+# Read-only mode: on here, whatever the admin switch says (e.g. while serving from a replica).
+READ_ONLY = env_bool("READ_ONLY", default=False)
+# What a refused write's Retry-After says (seconds).
+READ_ONLY_RETRY_AFTER_SECONDS = env_int("READ_ONLY_RETRY_AFTER_SECONDS", 300, minimum=1)
+# How long a process trusts its last reading of the admin switch (seconds).
+READ_ONLY_CHECK_SECONDS = env_int("READ_ONLY_CHECK_SECONDS", 2, minimum=0)
+# Backups: encrypted with their own keys ("key_id:base64url(32 bytes)", the first encrypts,
+# all decrypt), never the field-encryption keys. Kept in BACKUP_DIR and copied to
+# BACKUP_COPY_DIR (another disk or host mount); retention below.
+BACKUP_ENCRYPTION_KEYS = env_list("BACKUP_ENCRYPTION_KEYS", "")
+BACKUP_DIR = Path(env_str("BACKUP_DIR", str(VAR_DIR / "backups")))
+BACKUP_COPY_DIR = env_str("BACKUP_COPY_DIR", "")
+BACKUP_KEEP_LAST = env_int("BACKUP_KEEP_LAST", 24, minimum=1)
+BACKUP_KEEP_DAILY = env_int("BACKUP_KEEP_DAILY", 14, minimum=0)
+BACKUP_KEEP_MONTHLY = env_int("BACKUP_KEEP_MONTHLY", 12, minimum=0)
+# A last successful backup older than this is reported (metric, /readyz detail).
+BACKUP_MAX_AGE_MINUTES = env_int("BACKUP_MAX_AGE_MINUTES", 26 * 60, minimum=1)
+# Who is emailed when a backup fails (the log and the metric always say it).
+OPERATOR_EMAILS = env_list("OPERATOR_EMAILS", "")
+# /readyz: a task due this long ago and not yet taken means the worker is not working.
+WORKER_STALE_SECONDS = env_int("WORKER_STALE_SECONDS", 120, minimum=10)
+# "json" (one object per line, for the log collector) or "text" (a terminal).
+LOG_FORMAT = env_str("LOG_FORMAT", "json" if PRODUCTION else "text")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured("LOG_FORMAT must be json or text.")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "rdv.core.logs.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "rdv.core.logs.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_id"],
+            "formatter": LOG_FORMAT,
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+
+def _key_bytes(keys: list[str]) -> list[str]:
+    return [key.partition(":")[2] for key in keys]
 
 
 def _refuse_unsafe_production() -> None:
@@ -397,6 +446,8 @@ def _refuse_unsafe_production() -> None:
         raise ImproperlyConfigured("The audit log cannot be disabled in production.")
     if not FIELD_ENCRYPTION_KEYS or len(BLIND_INDEX_KEY) < 40:
         raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS and BLIND_INDEX_KEY are required.")
+    if set(_key_bytes(BACKUP_ENCRYPTION_KEYS)) & set(_key_bytes(FIELD_ENCRYPTION_KEYS)):
+        raise ImproperlyConfigured("BACKUP_ENCRYPTION_KEYS must not reuse a field-encryption key.")
     if METRICS_TOKEN and len(METRICS_TOKEN) < 32:
         raise ImproperlyConfigured("METRICS_TOKEN is too short (at least 32 characters).")
 

@@ -4,6 +4,7 @@ from django_otp.admin import OTPAdminSite
 
 from rdv.api.api import api
 from rdv.billing.webhooks import stripe_webhook
+from rdv.core import health
 from rdv.core.metrics import metrics_endpoint
 from rdv.notifications import webhooks
 from rdv.notifications.metrics import OutboxCollector
@@ -18,6 +19,9 @@ urlpatterns = [
     path("webhooks/twilio/status/", webhooks.twilio_status, name="twilio_status"),
     path("webhooks/twilio/inbound/", webhooks.twilio_inbound, name="twilio_inbound"),
     path("webhooks/stripe/", stripe_webhook, name="stripe_webhook"),
+    # For the load balancer and the orchestrator (docs/operations.md, "Health").
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     # For the operator's Prometheus, behind METRICS_TOKEN (docs/operations.md, "Metrics").
     path("metrics", metrics_endpoint(OutboxCollector()), name="metrics"),
     # A non-default address: scanners probing /admin/ find nothing.

@@ -22,6 +22,10 @@ GENERATORS: dict[str, Callable[[], str]] = {
     ),
     "BLIND_INDEX_KEY": lambda: secrets.token_urlsafe(48),
     "METRICS_TOKEN": lambda: secrets.token_urlsafe(32),
+    # Backups have their own key: a stolen archive and a stolen field key are two breaches.
+    "BACKUP_ENCRYPTION_KEYS": lambda: (
+        "b1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    ),
     # The embedded demo keeps two weeks of slots; production's default is 60 days.
     "SLOT_HORIZON_DAYS": lambda: "14",
 }

@@ -44,3 +44,10 @@ def metrics_endpoint(*collectors: Collector) -> Callable[[HttpRequest], HttpResp
         return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
     return metrics
+
+
+def request_metrics(
+    get_response: Callable[[HttpRequest], HttpResponse],
+) -> Callable[[HttpRequest], HttpResponse]:
+    """Counts and times every request (placeholder: passes through)."""
+    return get_response

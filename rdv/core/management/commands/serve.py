@@ -90,7 +90,7 @@ class Command(BaseCommand):
             "--no-control-socket",
         ]
         manage = str(settings.BASE_DIR / "manage.py")
-        worker_cmd = [python, manage, "db_worker", "--interval", "1", "--no-startup-delay"]
+        worker_cmd = [python, manage, "worker", "--interval", "1", "--no-startup-delay"]
         stopping = False
 
         def stop(signum: int, frame: FrameType | None) -> None:

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ContinuityConfig(AppConfig):
+    name = "rdv.continuity"
+    label = "continuity"
