@@ -65,6 +65,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: times every request and counts every answer, including refusals below.
     "rdv.core.metrics.request_metrics",
+    # A database restarting or failing over: 503 + Retry-After, never a 500.
+    "rdv.core.middleware.database_unavailable",
     "django.middleware.security.SecurityMiddleware",
     "rdv.core.middleware.permissions_policy",
     "csp.middleware.CSPMiddleware",

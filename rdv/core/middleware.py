@@ -44,3 +44,10 @@ def staff_idle_timeout(
         return get_response(request)
 
     return middleware
+
+
+def database_unavailable(
+    get_response: Callable[[HttpRequest], HttpResponse],
+) -> Callable[[HttpRequest], HttpResponse]:
+    """A database that is restarting answers 503 + Retry-After, not 500 (placeholder)."""
+    return get_response
