@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import cast
+from functools import partial
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -12,6 +13,7 @@ from rdv.accounts.models import User
 from rdv.audit import context
 from rdv.audit.chain import GENESIS, HASHED_FIELDS, entry_hash
 from rdv.audit.models import AuditEntry, Outcome
+from rdv.continuity import readonly
 from rdv.core import clock
 
 # Any constant: the key of the transaction-scoped advisory lock that only sealers take.
@@ -58,21 +60,46 @@ def record(
     if not settings.AUDIT_ENABLED:
         return None
     request = context.current()
-    entry = AuditEntry.objects.create(
-        occurred_at=clock.now(),
-        actor_id=actor.pk if actor is not None else None,
-        actor_role=role or default_role(actor),
-        clinic_id=subject.clinic_id,
-        action=action,
-        object_type=subject.object_type,
-        object_id=subject.object_id,
-        patient_id=subject.patient_id,
-        ip=request.ip,
-        user_agent=request.user_agent,
-        request_id=request.request_id,
-        outcome=str(outcome),
-    )
+    fields = {
+        "occurred_at": clock.now(),
+        "actor_id": actor.pk if actor is not None else None,
+        "actor_role": role or default_role(actor),
+        "clinic_id": subject.clinic_id,
+        "action": action,
+        "object_type": subject.object_type,
+        "object_id": subject.object_id,
+        "patient_id": subject.patient_id,
+        "ip": request.ip,
+        "user_agent": request.user_agent,
+        "request_id": request.request_id,
+        "outcome": str(outcome),
+    }
+    if readonly.session_read_only():
+        return _record_in_read_only_mode(fields)
+    entry = AuditEntry.objects.create(**fields)
     transaction.on_commit(_seal_if_free, robust=True)
+    return entry
+
+
+def _record_in_read_only_mode(fields: dict[str, Any]) -> AuditEntry | None:
+    """The audit entry of a read while the session refuses writes (rdv.continuity.readonly).
+
+    A read is only allowed if it is logged, so this one write is exempt. PostgreSQL fixes a
+    transaction's read-only state when it starts: a read already under way in a read-only
+    transaction gets its entry right after it commits (before the view answers; a failure
+    to write it fails the request), and nothing if it rolls back, as before.
+    """
+    conn = transaction.get_connection()
+    if conn.in_atomic_block and readonly.in_read_only_transaction(conn):
+        transaction.on_commit(partial(_create_writable, fields))
+        return None
+    return _create_writable(fields)
+
+
+def _create_writable(fields: dict[str, Any]) -> AuditEntry:
+    with readonly.writable():
+        entry = AuditEntry.objects.create(**fields)
+        transaction.on_commit(_seal_if_free, robust=True)
     return entry
 
 
@@ -89,7 +116,9 @@ def sealed_head() -> tuple[int, str] | None:
 
 
 def _seal_if_free() -> None:
-    seal_pending(wait=False)
+    # Sealing only completes entries already written: exempt from read-only mode too.
+    with readonly.writable():
+        seal_pending(wait=False)
 
 
 def seal_pending(*, wait: bool = True) -> int:
