@@ -4,10 +4,9 @@ from django_otp.admin import OTPAdminSite
 
 from rdv.api.api import api
 from rdv.billing.webhooks import stripe_webhook
-from rdv.core import health
+from rdv.core import collectors, health
 from rdv.core.metrics import metrics_endpoint
 from rdv.notifications import webhooks
-from rdv.notifications.metrics import OutboxCollector
 
 # Platform admins sign in with a password and a code from their authenticator.
 admin.site.__class__ = OTPAdminSite
@@ -22,8 +21,8 @@ urlpatterns = [
     # For the load balancer and the orchestrator (docs/operations.md, "Health").
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    # For the operator's Prometheus, behind METRICS_TOKEN (docs/operations.md, "Metrics").
-    path("metrics", metrics_endpoint(OutboxCollector()), name="metrics"),
+    # For the operator's Prometheus, behind METRICS_TOKEN (docs/monitoring.md).
+    path("metrics", metrics_endpoint(*collectors.scraped()), name="metrics"),
     # A non-default address: scanners probing /admin/ find nothing.
     path("gestion-plateforme/", admin.site.urls),
 ]

@@ -182,6 +182,10 @@ def _failed(message: Message, reason: str, now: datetime, *, permanent: bool) ->
         if gave_up:
             tell_clinic_of_failure(message, now=now)
     if gave_up:
+        # Only the kind of error: a provider's words may quote the address ("SMTP…: {email}").
         logger.warning(
-            "message %s failed for good after %s tries: %s", message.pk, attempts, reason
+            "message %s failed for good after %s tries: %s",
+            message.pk,
+            attempts,
+            reason.split(":", 1)[0],
         )

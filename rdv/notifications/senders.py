@@ -12,6 +12,7 @@ import base64
 import json
 import logging
 import smtplib
+import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -98,7 +99,11 @@ def send_sms(message: Message, content: Rendered) -> str:
         with path.open("a", encoding="utf-8") as out:
             out.write(json.dumps({"to": message.address, "body": content.sms}) + "\n")
         return f"file-{message.pk}"
-    logger.info("SMS to %s: %s", message.address, content.sms)
+    # The console stands in for a phone, as Django's console mail backend does for an inbox:
+    # the text goes to standard output, never into a log record (no number, no content).
+    sys.stdout.write(f"SMS to {message.address}:\n{content.sms}\n{'-' * 40}\n")
+    sys.stdout.flush()
+    logger.info("SMS %s written to the console (SMS_BACKEND=console)", message.pk)
     return f"console-{message.pk}"
 
 

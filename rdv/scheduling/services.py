@@ -29,6 +29,7 @@ from rdv.core.errors import (
     SlotUnavailable,
     ValidationError,
 )
+from rdv.core.metrics import APPOINTMENTS_BOOKED, APPOINTMENTS_CANCELLED
 from rdv.finder import events as finder_events
 from rdv.notifications import services as notifications
 from rdv.notifications.models import Kind
@@ -485,7 +486,14 @@ def _record_booking(
     _claim_card(appointment, patient, slot, now)
     notifications.appointment_booked(appointment, now=now)
     audit.record("appointment.book", actor=user, role=role, subject=_subject(appointment, slot))
+    # Counted once the booking is committed: a rolled-back one never happened.
+    transaction.on_commit(APPOINTMENTS_BOOKED.labels(channel=_booking_channel(role)).inc)
     return appointment
+
+
+def _booking_channel(role: str) -> str:
+    """Who booked, as the metrics say it: the patient online, the finder, or the clinic."""
+    return {PATIENT_ROLE: "online", FINDER_ROLE: "finder"}.get(role, "clinic")
 
 
 @dataclass(frozen=True)
@@ -657,6 +665,7 @@ def _cancel_locked(
         role=role,
         subject=_subject(appointment, appointment.slot),
     )
+    transaction.on_commit(APPOINTMENTS_CANCELLED.labels(by=by).inc)
 
 
 def release_bookings_of_closing_account(*, user: User) -> list[int]:
