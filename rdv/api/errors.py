@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db import DataError
+from django.db import DataError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
@@ -19,6 +19,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from rdv.core.errors import DomainError
+from rdv.core.middleware import is_database_unavailable, unavailable_response
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +117,19 @@ def install(api: NinjaAPI) -> None:
     @api.exception_handler(DataError)
     def data_error(request: HttpRequest, exc: DataError) -> HttpResponse:
         # A value the database cannot store: the input's fault, never a server error.
-        logger.warning("database refused a value: %s", exc)
+        # The database's first words only: the rest may quote the value a person sent.
+        logger.warning(
+            "database refused a value: %s", str(exc).partition("\n")[0].partition(":")[0]
+        )
         body = error_body("invalid", _("Some of the information provided is not valid."))
         return api.create_response(request, body, status=422)
+
+    @api.exception_handler(OperationalError)
+    @api.exception_handler(InterfaceError)
+    def database_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
+        # Ninja would answer these itself (a traceback under DEBUG): the same 503 as the
+        # middleware instead. Anything else (a read-only refusal, a real bug) goes on to
+        # Django's middleware.
+        if not is_database_unavailable(exc):
+            raise exc
+        return unavailable_response(request, exc)

@@ -13,23 +13,19 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
 import signal
 import subprocess  # nosec B404
 import sys
 import time
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from rdv.audit.tasks import schedule_anchoring, schedule_sealing
-from rdv.billing.tasks import schedule_refunds
-from rdv.clinics.tasks import schedule_evening_sheets
-from rdv.core.tasks import schedule_pruning
-from rdv.finder.tasks import schedule_sweep
-from rdv.notifications.tasks import schedule_delivery
-from rdv.scheduling.tasks import schedule_horizon_extension
+from rdv.continuity.management.commands.worker import PERIODIC_SCHEDULES
 
 _PR_SET_PDEATHSIG = 1
 
@@ -41,10 +37,21 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _start(command: list[str]) -> subprocess.Popen[bytes]:
+def _fresh_metrics_dir() -> Path:
+    """The directory where web and worker processes write their counters (prometheus_client's
+    multiprocess mode), emptied: counts of a previous run would otherwise add up with ours."""
+    path = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or Path(settings.VAR_DIR) / "metrics")
+    path.mkdir(parents=True, exist_ok=True)
+    for old in path.glob("*.db"):
+        old.unlink()
+    return path
+
+
+def _start(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     # Fixed argument lists built from sys.executable, no shell.
     return subprocess.Popen(  # noqa: S603  # nosec B603
         command,
+        env=env,
         start_new_session=True,
         preexec_fn=_die_with_parent,  # noqa: PLW1509
     )
@@ -59,14 +66,9 @@ class Command(BaseCommand):
         parser.add_argument("--threads", type=int, default=4)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        schedule_horizon_extension()
-        schedule_anchoring()
-        schedule_sealing()
-        schedule_delivery()
-        schedule_pruning()
-        schedule_evening_sheets()
-        schedule_sweep()  # the finder: expired offers, deadlines, released slots
-        schedule_refunds()
+        # The worker does it too; here so the queue is ready before the first request.
+        for schedule in PERIODIC_SCHEDULES:
+            schedule()
         python = sys.executable
         web_cmd = [
             python,
@@ -81,10 +83,11 @@ class Command(BaseCommand):
             str(options["threads"]),
             "--worker-class",
             "gthread",
-            "--access-logfile",
-            "-",
             "--graceful-timeout",
             "10",
+            # No gunicorn access log: it prints the full address (one-click tokens in
+            # paths, search input in query strings). The app logs each request itself
+            # (rdv.core.metrics.request_metrics).
             # The supervisor manages the lifecycle; a fixed control-socket path would
             # collide between two servers on one machine (tests, benchmarks, make run).
             "--no-control-socket",
@@ -99,7 +102,8 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
-        children = [_start(web_cmd), _start(worker_cmd)]
+        env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(_fresh_metrics_dir())}
+        children = [_start(web_cmd, env), _start(worker_cmd, env)]
         self.stdout.write(
             f"RDV Santé is up on http://{options['bind']}/ (web + worker). Ctrl-C stops both."
         )
