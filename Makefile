@@ -48,6 +48,7 @@ run: messages demo
 test: $(VENV)/.dev-installed secrets messages
 	command -v chromium >/dev/null || scripts/apt_install.sh chromium
 	command -v pdftoppm >/dev/null || scripts/apt_install.sh poppler-utils
+	command -v nginx >/dev/null || scripts/apt_install.sh nginx-light
 	test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || scripts/apt_install.sh fonts-dejavu-core
 	scripts/ensure_postgres.sh
 	scripts/ensure_redis.sh
@@ -58,6 +59,7 @@ test: $(VENV)/.dev-installed secrets messages
 test-sqlite: $(VENV)/.dev-installed secrets messages
 	command -v chromium >/dev/null || scripts/apt_install.sh chromium
 	command -v pdftoppm >/dev/null || scripts/apt_install.sh poppler-utils
+	command -v nginx >/dev/null || scripts/apt_install.sh nginx-light
 	test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || scripts/apt_install.sh fonts-dejavu-core
 	scripts/ensure_redis.sh
 	$(MANAGE) collectstatic --noinput -v0
@@ -66,6 +68,7 @@ test-sqlite: $(VENV)/.dev-installed secrets messages
 test-postgres: $(VENV)/.dev-installed secrets messages
 	command -v chromium >/dev/null || scripts/apt_install.sh chromium
 	command -v pdftoppm >/dev/null || scripts/apt_install.sh poppler-utils
+	command -v nginx >/dev/null || scripts/apt_install.sh nginx-light
 	test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || scripts/apt_install.sh fonts-dejavu-core
 	scripts/ensure_postgres.sh
 	scripts/ensure_redis.sh
