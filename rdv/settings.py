@@ -236,6 +236,9 @@ if SMS_BACKEND == "twilio" and not (
     raise ImproperlyConfigured(
         "SMS_BACKEND=twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER."
     )
+# The console and file backends write phone numbers and texts where logs go.
+if PRODUCTION and SMS_BACKEND != "twilio":
+    raise ImproperlyConfigured("Production sends text messages through Twilio (SMS_BACKEND).")
 if PRODUCTION and SMS_BACKEND == "twilio" and not TWILIO_API_BASE.startswith("https://"):
     raise ImproperlyConfigured("TWILIO_API_BASE must be an https:// address in production.")
 # One-click links in messages (view, confirm, cancel) stop working after this many days.
@@ -367,12 +370,16 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Database sessions that are still saved in read-only mode (rdv.continuity.sessions).
+SESSION_ENGINE = "rdv.continuity.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=PRODUCTION)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=PRODUCTION)
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
+# Load balancers probe the app servers directly over http: no redirect for their checks.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 63_072_000 if PRODUCTION else 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = PRODUCTION
 SECURE_HSTS_PRELOAD = PRODUCTION

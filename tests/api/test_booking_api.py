@@ -148,7 +148,7 @@ def test_book_for_a_child(cast: Cast, laval_week: list[Slot]) -> None:
     assert len(only_lea) == 1
 
 
-def test_municipality_autocomplete_ignores_accents_and_case() -> None:
+def test_municipality_autocomplete_ignores_accents_and_case(db: Any) -> None:
     names = [m["name"] for m in Api().get("/municipalities", q="MONTREAL").json()]
     assert names[0] == "Montréal"
     assert next(m["name"] for m in Api().get("/municipalities", q="levis").json()) == "Lévis"

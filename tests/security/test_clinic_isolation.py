@@ -40,11 +40,13 @@ NOT_STAFF = (
     "creneaux/",
     "desabonnement/",
     "feuille-du-jour/",  # the evening email's signed link: tests/clinics/test_evening_sheet.py
+    "healthz",  # process up, no data: tests/core/test_health.py
     "invitation-equipe/",  # a staff invitation's link: its invitee is not a member yet
     "langue/",
     "mes-rendez-vous/",
     "metrics",
     "r/",
+    "readyz",  # ok/failed per check, no data: tests/core/test_health.py
     "rendez-vous/",
     "visite-familiale/",
     "webhooks/",

@@ -34,6 +34,11 @@ def production_env(**overrides: str) -> dict[str, str]:
         PAYMENT_PROVIDER="stripe",
         STRIPE_SECRET_KEY="sk_test_" + "x" * 24,
         STRIPE_WEBHOOK_SECRET="whsec_" + "x" * 32,
+        SMS_BACKEND="twilio",
+        TWILIO_ACCOUNT_SID="AC" + "0" * 32,
+        TWILIO_AUTH_TOKEN="x" * 32,
+        TWILIO_FROM_NUMBER="+15145550000",
+        BACKUP_ENCRYPTION_KEYS="b1:" + "B" * 43 + "=",
     )
     env.update(overrides)
     return env
@@ -65,17 +70,13 @@ def test_check_deploy_is_clean_with_production_settings() -> None:
         ({"DATABASE_URL": "sqlite:////tmp/prod.sqlite3"}, "PostgreSQL"),
         ({"AUDIT_ENABLED": "false"}, "audit log cannot be disabled"),
         ({"BLIND_INDEX_KEY": ""}, "BLIND_INDEX_KEY"),
-        ({"SMS_BACKEND": "twilio"}, "TWILIO_ACCOUNT_SID"),
-        (
-            {
-                "SMS_BACKEND": "twilio",
-                "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
-                "TWILIO_AUTH_TOKEN": "x" * 32,
-                "TWILIO_FROM_NUMBER": "+15145550000",
-                "TWILIO_API_BASE": "http://api.twilio.com",
-            },
-            "TWILIO_API_BASE must be an https",
-        ),
+        ({"TWILIO_ACCOUNT_SID": ""}, "TWILIO_ACCOUNT_SID"),
+        ({"TWILIO_API_BASE": "http://api.twilio.com"}, "TWILIO_API_BASE must be an https"),
+        # The console and file backends would write phone numbers into the logs or a file.
+        ({"SMS_BACKEND": "console"}, "through Twilio"),
+        ({"SMS_BACKEND": "file"}, "through Twilio"),
+        # A backup archive and the data's own encryption never share a key.
+        ({"BACKUP_ENCRYPTION_KEYS": "b1:" + "A" * 43 + "="}, "must not reuse a field-encryption"),
         ({"PAYMENT_PROVIDER": "test"}, "test payment provider cannot run in production"),
         ({"STRIPE_WEBHOOK_SECRET": ""}, "STRIPE_WEBHOOK_SECRET"),
         ({"STRIPE_API_BASE": "http://api.stripe.com"}, "STRIPE_API_BASE must be an https"),
