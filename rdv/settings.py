@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import dj_database_url
@@ -434,8 +435,16 @@ LOGGING = {
 }
 
 
-def _key_bytes(keys: list[str]) -> list[str]:
-    return [key.partition(":")[2] for key in keys]
+def _key_bytes(keys: list[str]) -> list[bytes]:
+    """The keys' bytes, however their base64 is written (padding, alphabet)."""
+    decoded = []
+    for key in keys:
+        text = key.partition(":")[2].strip().replace("+", "-").replace("/", "_").rstrip("=")
+        try:
+            decoded.append(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        except ValueError:
+            continue  # malformed: refused where the key is parsed
+    return decoded
 
 
 def _refuse_unsafe_production() -> None:

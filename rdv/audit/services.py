@@ -74,7 +74,9 @@ def record(
         "request_id": request.request_id,
         "outcome": str(outcome),
     }
-    if readonly.session_read_only():
+    # "Will refuse" too: an entry that is a request's first query opens the connection,
+    # which becomes read-only as it opens.
+    if readonly.session_will_refuse_writes():
         return _record_in_read_only_mode(fields)
     entry = AuditEntry.objects.create(**fields)
     transaction.on_commit(_seal_if_free, robust=True)

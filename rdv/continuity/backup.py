@@ -11,14 +11,17 @@ BACKUP_DIR while an archive is being written or read, and are deleted in every c
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess  # nosec B404
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -121,16 +124,40 @@ def backup_keys() -> list[BackupKey]:
     return parse_keys(settings.BACKUP_ENCRYPTION_KEYS)
 
 
+WORKDIR_PREFIX = ".work-"
+
+
 @contextmanager
 def private_workdir() -> Iterator[Path]:
-    """A directory only this user can read, inside BACKUP_DIR, removed whatever happens."""
+    """A directory only this user can read, inside BACKUP_DIR, removed whatever happens.
+
+    "Whatever happens" includes being killed: the commands turn SIGTERM into an ordinary
+    exit (exit_on_sigterm) so this `finally` runs, and a run killed harder (SIGKILL, the
+    machine stopping) leaves a directory the next run deletes. One run at a time holds
+    BACKUP_DIR's lock, so no directory in use is ever taken for a leftover.
+    """
     base = Path(settings.BACKUP_DIR)
     base.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = Path(tempfile.mkdtemp(prefix=".work-", dir=base))  # mkdtemp: mode 0700
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+    with (base / ".lock").open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise BackupError(
+                f"Another backup, restore or verification is using {base}; try again later."
+            ) from exc
+        for leftover in base.glob(WORKDIR_PREFIX + "*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        path = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX, dir=base))  # mkdtemp: mode 0700
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def exit_on_sigterm() -> None:
+    """systemd stops a unit (and its timeout kills it) with SIGTERM, which by default ends
+    Python without running `finally` blocks: plain dumps would stay on disk."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def file_sha256(path: Path) -> str:

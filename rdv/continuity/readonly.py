@@ -11,6 +11,7 @@ The few writes a read needs (its audit entry, the session cookie's row) go throu
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import time
@@ -100,6 +101,11 @@ def forget() -> None:
 def session_read_only(conn: BaseDatabaseWrapper = connection) -> bool:
     """Whether this connection's session currently refuses writes (as set here)."""
     return conn.connection is not None and bool(getattr(conn, _APPLIED, False))
+
+
+def session_will_refuse_writes(conn: BaseDatabaseWrapper = connection) -> bool:
+    """Whether this connection's session refuses writes, or will as soon as it connects."""
+    return session_read_only(conn) or bool(getattr(conn, _WANTED, False))
 
 
 def set_session_read_only(read_only: bool, conn: BaseDatabaseWrapper = connection) -> None:
@@ -229,13 +235,21 @@ class ReadOnlyMiddleware:
         allowed = active and _allowed(request)
         if active and not allowed and request.method not in SAFE_METHODS:
             return refusal(request)
+        read_only = active and not allowed
         try:
-            set_session_read_only(active and not allowed)
+            set_session_read_only(read_only)
         except DatabaseError:
             # A broken connection: the view's own queries fail and are answered as such;
             # the next connection is made read-only when it opens (_on_connect).
             logger.warning("could not set the database session's read-only mode", exc_info=True)
-        return self.get_response(request)
+        try:
+            return self.get_response(request)
+        finally:
+            if read_only:
+                # Handed back read-write: whatever this thread does next outside a request
+                # (a test, a management command's code) meets the database as it expects.
+                with contextlib.suppress(DatabaseError):
+                    set_session_read_only(False)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not is_refusal(exception):

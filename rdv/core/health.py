@@ -94,7 +94,12 @@ def readiness_checks() -> dict[str, str]:
     checks = {"database": OK}
     try:
         checks["migrations"] = OK if migrations_applied() else "pending"
-        checks["worker"] = OK if worker_keeps_up() else "stalled"
+        # In read-only mode the worker claims nothing on purpose (its queue grows): that
+        # must not take every app server out of the load balancer during an incident.
+        if readonly.is_active():
+            checks["worker"] = "paused"
+        else:
+            checks["worker"] = OK if worker_keeps_up() else "stalled"
     except DatabaseError:
         # The database went away between two checks.
         logger.warning("readiness: the database stopped answering during the checks")
@@ -114,7 +119,7 @@ def readyz(request: HttpRequest) -> HttpResponse:
     """200 when every check passes, else 503 naming the failed ones. Read-only mode and an
     old backup are reported, not failures: the server still serves what it can."""
     checks = readiness_checks()
-    ready = all(outcome == OK for outcome in checks.values())
+    ready = all(outcome in (OK, "paused") for outcome in checks.values())
     body = {
         "status": "ready" if ready else "unavailable",
         "checks": checks,

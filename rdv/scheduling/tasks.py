@@ -1,4 +1,4 @@
-"""Background work for scheduling, run by the task worker (`manage.py db_worker`)."""
+"""Background work for scheduling, run by the task worker (`manage.py worker`)."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import os
+import signal
 import sqlite3
 import subprocess  # nosec B404
 import sys
@@ -178,10 +179,12 @@ def test_the_archive_is_encrypted_copied_and_described_by_its_manifest(
 
     backups = Path(settings.BACKUP_DIR)
     copy = Path(settings.BACKUP_COPY_DIR) / archive.name
-    # Only the archive stays: the plain dump and manifest were removed.
+    # Only the archive stays: the plain dump and manifest were removed (".lock" is the
+    # empty file one run at a time locks).
     assert sorted(p.name for p in backups.iterdir()) == sorted(
-        [archive.name, f"{archive.name}.sha256", "status.json"]
+        [archive.name, f"{archive.name}.sha256", "status.json", ".lock"]
     )
+    assert (backups / ".lock").stat().st_size == 0
     assert copy.read_bytes() == archive.read_bytes()
     assert (copy.parent / f"{archive.name}.sha256").is_file()
     assert b"GMF Laval" not in archive.read_bytes()
@@ -340,7 +343,7 @@ def test_a_backup_of_an_unreachable_database_fails_loudly(
     assert (state.failures_total, state.consecutive_failures) == (1, 1)
     assert state.last_success_at is None
     assert list_archives(Path(settings.BACKUP_DIR)) == {}
-    assert [p.name for p in Path(settings.BACKUP_DIR).iterdir()] == ["status.json"]
+    assert sorted(p.name for p in Path(settings.BACKUP_DIR).iterdir()) == [".lock", "status.json"]
     (message,) = mail.outbox
     assert message.to == ["ops@example.test"]
     assert "Backup FAILED" in message.subject
@@ -379,3 +382,46 @@ def test_a_mail_failure_does_not_hide_the_backup_failure(
 
     monkeypatch.undo()
     assert status.read_status().failures_total == 1
+
+
+def test_a_dump_left_by_a_killed_run_is_deleted_and_runs_take_turns(
+    settings: Any, tmp_path: Path
+) -> None:
+    """A run killed harder than SIGTERM (which ends it through its `finally`) leaves its
+    plain dump behind: the next run deletes it. Two runs never share BACKUP_DIR."""
+    settings.BACKUP_DIR = tmp_path / "backups"
+    leftover = tmp_path / "backups" / ".work-killed"
+    leftover.mkdir(parents=True)
+    (leftover / "database.sqlite3").write_bytes(b"plain health data")
+    with backup.private_workdir() as work:
+        assert not leftover.exists()
+        assert work.parent == tmp_path / "backups"
+        with pytest.raises(backup.BackupError, match="Another backup"), backup.private_workdir():
+            pass
+        assert work.exists()
+    assert not work.exists()
+
+
+def test_sigterm_ends_a_command_through_its_cleanup(tmp_path: Path) -> None:
+    script = (
+        "import os, signal, time\n"
+        "import django\n"
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'rdv.settings')\n"
+        "django.setup()\n"
+        "from rdv.continuity.backup import exit_on_sigterm\n"
+        "exit_on_sigterm()\n"
+        "try:\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    time.sleep(10)\n"
+        "finally:\n"
+        f"    open({str(tmp_path / 'cleaned')!r}, 'w').close()\n"
+    )
+    result = subprocess.run(  # noqa: S603  # nosec B603
+        [sys.executable, "-c", script],
+        capture_output=True,
+        timeout=60,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert result.returncode == 128 + signal.SIGTERM
+    assert (tmp_path / "cleaned").exists()

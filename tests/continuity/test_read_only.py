@@ -113,9 +113,11 @@ def test_the_command_turns_it_on_with_a_reason_and_off_while_it_is_on(cast: Cast
     with pytest.raises(Exception, match="Say why"):
         call_command("read_only", "on")
     call_command("read_only", "on", "--reason", "Ransomware drill", stdout=StringIO())
-    # A request leaves this thread's database session read-only, as in a web process.
     assert client.get("/mes-rendez-vous/").status_code == 200
-    assert readonly.session_read_only()
+    # A request hands its session back read-write.
+    assert not readonly.session_read_only()
+    # The switch is lifted even from a session that refuses writes.
+    readonly.set_session_read_only(True)
     out = StringIO()
     call_command("read_only", "off", stdout=out)
     assert "read-only mode: off" in out.getvalue()

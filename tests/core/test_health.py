@@ -107,6 +107,12 @@ def test_a_task_due_and_not_taken_for_too_long_means_the_worker_is_stalled(
             "migrations": "ok",
             "worker": "stalled",
         }
+        # In read-only mode the worker claims nothing on purpose: paused, still ready.
+        settings.READ_ONLY = True
+        response = readyz()
+        assert response.status_code == 200
+        assert response.json()["checks"]["worker"] == "paused"
+        settings.READ_ONLY = False
     # The worker takes it: ready again.
     DBTaskResult.objects.filter(pk=row.pk).update(status="SUCCESSFUL")
     with clock.frozen_now(row.enqueued_at + timedelta(hours=1), all_threads=True):

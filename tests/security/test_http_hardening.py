@@ -77,6 +77,11 @@ def test_check_deploy_is_clean_with_production_settings() -> None:
         ({"SMS_BACKEND": "file"}, "through Twilio"),
         # A backup archive and the data's own encryption never share a key.
         ({"BACKUP_ENCRYPTION_KEYS": "b1:" + "A" * 43 + "="}, "must not reuse a field-encryption"),
+        # The same key written without padding, after a key that is not reused.
+        (
+            {"BACKUP_ENCRYPTION_KEYS": "b2:" + "B" * 43 + "=,b1:" + "A" * 43},
+            "must not reuse a field-encryption",
+        ),
         ({"PAYMENT_PROVIDER": "test"}, "test payment provider cannot run in production"),
         ({"STRIPE_WEBHOOK_SECRET": ""}, "STRIPE_WEBHOOK_SECRET"),
         ({"STRIPE_API_BASE": "http://api.stripe.com"}, "STRIPE_API_BASE must be an https"),

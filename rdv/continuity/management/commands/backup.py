@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from rdv.continuity.backup import BackupError, BackupResult, backup_with_alerts
+from rdv.continuity.backup import BackupError, BackupResult, backup_with_alerts, exit_on_sigterm
 
 
 class Command(BaseCommand):
@@ -23,6 +23,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        exit_on_sigterm()
         try:
             result = backup_with_alerts()
         except BackupError as exc:

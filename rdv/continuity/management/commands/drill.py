@@ -25,7 +25,7 @@ import dj_database_url
 import psycopg
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from rdv.accounts.models import User
 from rdv.continuity.backup import postgres_connect, read_snapshot
@@ -91,7 +91,20 @@ class Drill:
         self.say = say
         self.home = Path(settings.VAR_DIR) / "drill"
         self.backups = self.home / "backups"
-        self.env = dict(os.environ)
+        # A NAME_FILE variant wins over NAME (rdv.core.env): left in place, a credential
+        # file would point the drill's steps at the real database.
+        overridden = {
+            f"{name}_FILE"
+            for name in (
+                "DATABASE_URL",
+                "RDV_VAR_DIR",
+                "BACKUP_DIR",
+                "BACKUP_COPY_DIR",
+                "AUDIT_ANCHOR_PATH",
+                "OPERATOR_EMAILS",
+            )
+        }
+        self.env = {k: v for k, v in os.environ.items() if k not in overridden}
         self.env.update(
             DATABASE_URL=url,
             RDV_VAR_DIR=str(self.home),
@@ -138,15 +151,35 @@ class Drill:
         )
 
     def _refuse_main_database(self) -> None:
+        """The drill drops its database: it must never be the one this settings serve.
+
+        Decided by what the servers say, not by comparing URLs ("localhost" and
+        "127.0.0.1", a port left out or written): the same cluster (system identifier)
+        and the same database name, or the same SQLite file.
+        """
+        if settings.PRODUCTION:
+            raise CommandError("Refused: the drill does not run with RDV_ENV=production.")
         main = settings.DATABASES["default"]
-        same_engine = main["ENGINE"] == self.db["ENGINE"]
-        same_place = (main.get("HOST") or "", str(main.get("PORT") or ""), main["NAME"]) == (
-            self.db.get("HOST") or "",
-            str(self.db.get("PORT") or ""),
-            self.db["NAME"],
-        )
-        if same_engine and same_place:
-            raise CommandError("Refused: --database-url is the main database; use a scratch one.")
+        refused = CommandError("Refused: --database-url is the main database; use a scratch one.")
+        if main["ENGINE"] != self.db["ENGINE"]:
+            return
+        if not self.postgres:
+            if Path(main["NAME"]).resolve() == Path(self.db["NAME"]).resolve():
+                raise refused
+            return
+        identity = "SELECT system_identifier FROM pg_control_system()"
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(identity)
+                main_cluster = cursor.fetchone()[0]
+            with postgres_connect(self.db, dbname="postgres") as conn:
+                row = conn.execute(identity.encode()).fetchone()
+        except (DatabaseError, psycopg.Error) as exc:
+            raise CommandError(
+                f"Refused: could not tell whether --database-url is the main database ({exc})."
+            ) from exc
+        if row is not None and row[0] == main_cluster and self.db["NAME"] == main["NAME"]:
+            raise refused
 
     def _where(self) -> str:
         if self.postgres:

@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from rdv.continuity import retention
+from rdv.continuity.backup import exit_on_sigterm
 from rdv.continuity.restore import describe, run_restore
 
 
@@ -31,8 +32,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        exit_on_sigterm()
         archive = choose_archive(options["archive"], latest=options["latest"])
         target = connection.settings_dict["NAME"]
+        host = connection.settings_dict.get("HOST") or "local"
+        self.stdout.write(f"Restoring {archive.name} into {target} ({connection.vendor}, {host}).")
         try:
             result = run_restore(archive)
         except Exception as exc:

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from rdv.continuity.backup import exit_on_sigterm
 from rdv.continuity.management.commands.restore import choose_archive
 from rdv.continuity.restore import describe, read_manifest
 
@@ -22,6 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--latest", action="store_true", help="The newest in BACKUP_DIR.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        exit_on_sigterm()
         archive = choose_archive(options["archive"], latest=options["latest"])
         try:
             manifest = read_manifest(archive)

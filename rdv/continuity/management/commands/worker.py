@@ -84,6 +84,8 @@ class ResilientWorker(Worker):
         # At start too: under systemd no `serve` has queued the periodic tasks.
         self.reschedule_needed = True
         self.interrupted = 0  # tasks cut by the current outage, marked failed
+        # An outage happened and what it cut is not settled yet (waits out read-only mode).
+        self.settle_needed = False
 
     def run(self) -> None:
         logger.info("Starting worker worker_id=%s queues=%s", self.worker_id, self.queue_names)
@@ -92,8 +94,6 @@ class ResilientWorker(Worker):
             time.sleep(random.random())  # noqa: S311  # nosec B311
         while self.running:
             try:
-                if self.outage_started is not None:
-                    self.settle_outage()
                 done = self.step()
             except (OperationalError, InterfaceError) as exc:
                 if not is_database_unavailable(exc):
@@ -109,13 +109,16 @@ class ResilientWorker(Worker):
         """One turn of the loop: claim and run at most one task. True when the worker is
         done (batch finished, or --max-tasks reached)."""
         close_old_connections()
-        # Before rescheduling: a read-only database (a replica) would refuse that write.
+        # Before settling an outage or rescheduling: a read-only database (a replica)
+        # would refuse those writes.
         if self.paused_for_read_only():
             if self.batch:
                 logger.info("Read-only mode: nothing run by worker_id=%s.", self.worker_id)
                 return True
             time.sleep(self.interval)
             return False
+        if self.settle_needed:
+            self.settle_outage()
         if self.reschedule_needed:
             self.reschedule_periodic_tasks()
         task_result, retrieved = self.claim()
@@ -168,6 +171,7 @@ class ResilientWorker(Worker):
 
     def wait_for_database(self, exc: Exception) -> None:
         """Drop every connection (each may be broken), warn once per outage, back off."""
+        self.settle_needed = True
         if self.outage_started is None:
             self.outage_started = time.monotonic()
             self.backoff = FIRST_BACKOFF
@@ -185,11 +189,12 @@ class ResilientWorker(Worker):
         self.backoff = min(self.backoff * 2, MAX_BACKOFF)
 
     def settle_outage(self) -> None:
-        """Before the first turn after an outage (again at each attempt: both steps are
-        safe to repeat): what the outage cut is marked failed, periodic tasks get their
-        next run."""
+        """Once the database answers again and read-only mode is off (a step may run again
+        after a new outage: both are safe to repeat): what the outage cut is marked
+        failed, periodic tasks get their next run."""
         self.interrupted += self.fail_interrupted_tasks()
         self.reschedule_periodic_tasks()
+        self.settle_needed = False
 
     def log_recovery(self) -> None:
         started = self.outage_started or time.monotonic()
