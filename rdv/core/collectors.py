@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError
-from django.db.models import Count, Min
+from django.db.models import Count, Min, QuerySet
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -34,6 +35,19 @@ def _seconds_since(moment: datetime | None) -> float:
 
 def _timestamp(moment: datetime | None) -> float:
     return moment.timestamp() if moment is not None else 0.0
+
+
+def _by_status(
+    rows: QuerySet[Any], statuses: Iterable[str], name: str, documentation: str
+) -> GaugeMetricFamily:
+    """A gauge of rows by status, every status present (0 included)."""
+    counts = dict.fromkeys(statuses, 0)
+    for status, n in rows.values_list("status").annotate(n=Count("id")).order_by():
+        counts[status] = n
+    gauge = GaugeMetricFamily(name, documentation, labels=["status"])
+    for status, n in counts.items():
+        gauge.add_metric([status], n)
+    return gauge
 
 
 class FinderEventsCollector(Collector):
@@ -61,15 +75,12 @@ class FinderRequestsCollector(Collector):
     metrics directory)."""
 
     def collect(self) -> Iterator[Metric]:
-        counts = dict.fromkeys(RequestStatus.values, 0)
-        for status, n in FinderRequest.objects.values_list("status").annotate(n=Count("id")):
-            counts[status] = n
-        requests = GaugeMetricFamily(
-            "rdv_finder_requests", "Appointment-finder requests by status.", labels=["status"]
+        yield _by_status(
+            FinderRequest.objects.all(),
+            RequestStatus.values,
+            "rdv_finder_requests",
+            "Appointment-finder requests by status.",
         )
-        for status, n in counts.items():
-            requests.add_metric([status], n)
-        yield requests
 
 
 class AuditSealCollector(Collector):
@@ -95,15 +106,12 @@ class RefundCollector(Collector):
     """Refunds by status; a failed one gave up and needs a person (the admin lists it)."""
 
     def collect(self) -> Iterator[Metric]:
-        counts = dict.fromkeys(RefundStatus.values, 0)
-        for status, n in Refund.objects.values_list("status").annotate(n=Count("id")):
-            counts[status] = n
-        refunds = GaugeMetricFamily(
-            "rdv_billing_refunds", "Refunds by status (failed: gave up).", labels=["status"]
+        yield _by_status(
+            Refund.objects.all(),
+            RefundStatus.values,
+            "rdv_billing_refunds",
+            "Refunds by status (failed: gave up).",
         )
-        for status, n in counts.items():
-            refunds.add_metric([status], n)
-        yield refunds
 
 
 class WorkerCollector(Collector):
