@@ -117,12 +117,14 @@ def table_contents(url: str) -> dict[str, tuple[int, str]]:
     return contents
 
 
-def restore_process(archive: Path, target_url: str, key: str = KEY) -> subprocess.Popen[str]:
+def restore_process(
+    archive: Path, target_url: str, key: str = KEY, backup_dir: Path | None = None
+) -> subprocess.Popen[str]:
     """`manage.py restore` as an operator runs it, against the target database."""
     env = dict(os.environ)
     env.update(
         DATABASE_URL=target_url,
-        BACKUP_DIR=str(settings.BACKUP_DIR),
+        BACKUP_DIR=str(backup_dir or settings.BACKUP_DIR),
         BACKUP_ENCRYPTION_KEYS=key,
         AUDIT_ANCHOR_PATH=str(settings.AUDIT_ANCHOR_PATH),
     )
@@ -268,9 +270,15 @@ def test_restore_refuses_damaged_or_foreign_archives_and_leaves_the_target_empty
 ) -> None:
     story(cast)
     archive = take_backup()
-    # Each is refused before the target is touched, so they may all run at once.
+    # Each is refused before the target is touched, so they may all run at once, each with
+    # its own BACKUP_DIR (runs sharing one take turns: a second is refused at once).
     running = {
-        name: restore_process(damaged_copy(archive, tmp_path / f"case{i}", damage), target, key)
+        name: restore_process(
+            damaged_copy(archive, tmp_path / f"case{i}", damage),
+            target,
+            key,
+            backup_dir=tmp_path / f"case{i}" / "work",
+        )
         for i, (name, (damage, key, _)) in enumerate(DAMAGES.items())
     }
 
