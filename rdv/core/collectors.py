@@ -50,22 +50,30 @@ def _by_status(
     return gauge
 
 
+def _backlog(
+    waiting: QuerySet[Any], since: str, count: tuple[str, str], age: tuple[str, str]
+) -> Iterator[Metric]:
+    """Two gauges of a queue: how many rows wait, and how long the oldest has waited."""
+    found = waiting.aggregate(n=Count("id"), oldest=Min(since))
+    yield GaugeMetricFamily(*count, value=found["n"])
+    yield GaugeMetricFamily(*age, value=_seconds_since(found["oldest"]))
+
+
 class FinderEventsCollector(Collector):
     """Freed and published slots the finder has not yet looked at (its outbox)."""
 
     def collect(self) -> Iterator[Metric]:
-        pending = SlotEvent.objects.filter(processed_at__isnull=True).aggregate(
-            n=Count("id"), oldest=Min("created_at")
-        )
-        yield GaugeMetricFamily(
-            "rdv_finder_pending_events",
-            "Slot events (published, freed, released) the finder has not processed yet.",
-            value=pending["n"],
-        )
-        yield GaugeMetricFamily(
-            "rdv_finder_oldest_pending_event_seconds",
-            "Seconds the oldest unprocessed slot event has waited (0 if none).",
-            value=_seconds_since(pending["oldest"]),
+        yield from _backlog(
+            SlotEvent.objects.filter(processed_at__isnull=True),
+            "created_at",
+            (
+                "rdv_finder_pending_events",
+                "Slot events (published, freed, released) the finder has not processed yet.",
+            ),
+            (
+                "rdv_finder_oldest_pending_event_seconds",
+                "Seconds the oldest unprocessed slot event has waited (0 if none).",
+            ),
         )
 
 
@@ -87,18 +95,14 @@ class AuditSealCollector(Collector):
     """Audit entries written but not yet sealed into the hash chain."""
 
     def collect(self) -> Iterator[Metric]:
-        unsealed = AuditEntry.objects.filter(seq__isnull=True).aggregate(
-            n=Count("id"), oldest=Min("occurred_at")
-        )
-        yield GaugeMetricFamily(
-            "rdv_audit_unsealed_entries",
-            "Audit entries not yet sealed into the chain.",
-            value=unsealed["n"],
-        )
-        yield GaugeMetricFamily(
-            "rdv_audit_oldest_unsealed_seconds",
-            "Seconds the oldest unsealed audit entry has waited (0 if none).",
-            value=_seconds_since(unsealed["oldest"]),
+        yield from _backlog(
+            AuditEntry.objects.filter(seq__isnull=True),
+            "occurred_at",
+            ("rdv_audit_unsealed_entries", "Audit entries not yet sealed into the chain."),
+            (
+                "rdv_audit_oldest_unsealed_seconds",
+                "Seconds the oldest unsealed audit entry has waited (0 if none).",
+            ),
         )
 
 

@@ -301,6 +301,15 @@ def _back_to_request(request: HttpRequest, user: User) -> HttpResponse:
     return redirect("finder_request", request_id=found.pk)
 
 
+def _offer_answer_refused(request: HttpRequest, user: User, exc: DomainError) -> HttpResponse:
+    """An answer to an offer the service refused: an unknown offer stays a 404 page; any
+    other refusal (expired, already answered) is said on the request's page."""
+    if exc.status == 404:
+        raise exc
+    messages.error(request, str(exc.message))
+    return _back_to_request(request, user)
+
+
 @require_POST
 @login_required
 @handles_domain_errors
@@ -311,10 +320,7 @@ def accept(request: HttpRequest, offer_id: int) -> HttpResponse:
     try:
         appointment = services.accept_offer(user=user, offer_id=offer_id)
     except DomainError as exc:
-        if exc.status == 404:
-            raise
-        messages.error(request, str(exc.message))
-        return _back_to_request(request, user)
+        return _offer_answer_refused(request, user, exc)
     messages.success(request, _("Your appointment is booked."))
     return redirect("appointment", appointment_id=appointment.pk)
 
@@ -328,10 +334,7 @@ def decline(request: HttpRequest, offer_id: int) -> HttpResponse:
     try:
         offer = services.decline_offer(user=user, offer_id=offer_id)
     except DomainError as exc:
-        if exc.status == 404:
-            raise
-        messages.error(request, str(exc.message))
-        return _back_to_request(request, user)
+        return _offer_answer_refused(request, user, exc)
     messages.success(request, _("You declined this time. The search goes on."))
     return redirect("finder_request", request_id=offer.request_id)
 
